@@ -1,0 +1,5 @@
+import sys
+
+from xero_crm_sync.cli import main
+
+sys.exit(main())
