@@ -1,0 +1,426 @@
+"""The import of one connection, step by step: extract -> validate -> transform and load -> advance watermarks.
+
+Each step is a function the xero_import DAG calls as a task (and that tests, benchmarks and `make run` call too).
+Steps exchange only small, secret-free dicts (they travel through XCom); the data itself travels through the
+database (staging and val_* tables). Every step can be rerun for the same run: extract first clears what an earlier
+attempt of the same run staged, validation replaces its verdicts, loads are upserts, watermarks only move forward.
+
+Watermarks (I9): per connection and entity, the largest UpdatedDateUTC of the *first* response of a read. Reads go
+newest-first, so anything changed while we page is newer than that and the next run's If-Modified-Since catches
+it. The watermark moves in the same transaction as the entity's load, so a crash before the commit re-reads the
+same data next time and a crash after it never skips any.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from xero_crm_sync import health, scheduling, staging, sync_errors, validated, validation
+from xero_crm_sync.connections import ConnectionInfo, ConnectionStore, utcnow
+from xero_crm_sync.crashpoints import crash_point
+from xero_crm_sync.entities import ENTITIES, Entity
+from xero_crm_sync.oauth import ReconnectRequired, allow_loopback_http
+from xero_crm_sync.settings import Settings, get_settings
+from xero_crm_sync.xero_client import (
+    DailyLimitReached,
+    Limits,
+    RetryPolicy,
+    XeroAuthError,
+    XeroClient,
+    XeroForbidden,
+)
+
+log = logging.getLogger(__name__)
+
+FULL_RECONCILE_EVERY = timedelta(hours=24)  # a periodic full read catches changes Xero does not stamp
+SECONDARY_ENTITIES = ("tracking_categories", "contacts")  # the secondary organisation only enriches (I13)
+
+
+def entities_for(role: str) -> tuple[Entity, ...]:
+    if role == "secondary":
+        return tuple(e for e in ENTITIES if e.name in SECONDARY_ENTITIES)
+    return ENTITIES
+
+
+@dataclass
+class EntityExtract:
+    entity: str
+    mode: str  # "full" or "incremental"
+    complete: bool = False
+    pages: int = 0
+    records: int = 0
+    calls: int = 0
+    modified_since: str | None = None
+    watermark: str | None = None  # candidate; applied by the load step after its commit
+    seconds: float = 0.0
+
+
+@dataclass
+class ExtractResult:
+    connection_id: int
+    run_id: str
+    entities: dict[str, EntityExtract] = field(default_factory=dict)
+    stopped: str | None = None  # why the run stopped early (daily limit, reconnect needed)
+    calls: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "connection_id": self.connection_id,
+            "run_id": self.run_id,
+            "entities": {k: v.__dict__ for k, v in self.entities.items()},
+            "stopped": self.stopped,
+            "calls": self.calls,
+            "retries": self.retries,
+            "rate_limited": self.rate_limited,
+        }
+
+
+def make_client(
+    store: ConnectionStore, info: ConnectionInfo, settings: Settings, **kwargs: Any
+) -> XeroClient:
+    allow_loopback_http(settings.xero_identity_url, settings.xero_api_url)
+    return XeroClient(store.session(info.id, settings), settings.xero_api_url, info.tenant_id, **kwargs)
+
+
+# --- step 0: which connections ---------------------------------------------------------------------------
+
+
+def connections_to_run(
+    store: ConnectionStore,
+    connection_id: int | None = None,
+    *,
+    respect_interval: bool = False,
+    now: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Active connections to import (both roles), as secret-free dicts; see `scheduling.connections_to_run`."""
+    return scheduling.connections_to_run(
+        store, kind="import", connection_id=connection_id, respect_interval=respect_interval, now=now
+    )
+
+
+# --- step 1: extract ----------------------------------------------------------------------------------------
+
+
+def _watermarks(conn: Connection, connection_id: int) -> dict[str, tuple[datetime | None, datetime | None]]:
+    rows = conn.execute(
+        text("SELECT entity, watermark_at, last_full_sync_at FROM sync_watermark WHERE connection_id = :c"),
+        {"c": connection_id},
+    ).all()
+    return {r[0]: (_as_dt(r[1]), _as_dt(r[2])) for r in rows}
+
+
+def _as_dt(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def clear_run(conn: Connection, entity: Entity, run_id: str, connection_id: int) -> None:
+    """Forget what an earlier attempt of this run staged for the entity (a retried task starts clean)."""
+    params = {"run_id": run_id, "connection_id": connection_id}
+    tables = staging.TABLES[entity.name]
+    for table in [*tables.line_staging.values(), tables.staging]:
+        conn.execute(table.delete().where(table.c.run_id == run_id, table.c.connection_id == connection_id))
+    conn.execute(
+        text(
+            "DELETE FROM quarantined_record WHERE run_id = :run_id AND connection_id = :connection_id "
+            "AND entity = :entity"
+        ),
+        {**params, "entity": entity.name},
+    )
+
+
+def extract(
+    engine: Engine,
+    store: ConnectionStore,
+    info: ConnectionInfo,
+    run_id: str,
+    *,
+    full: bool = False,
+    settings: Settings | None = None,
+    limits: Limits | None = None,
+    retry: RetryPolicy | None = None,
+    now: datetime | None = None,
+) -> ExtractResult:
+    """Read every entity of the connection into staging, page by page (one page in memory at a time)."""
+    settings = settings or get_settings()
+    now = now or utcnow()
+    result = ExtractResult(connection_id=info.id, run_id=run_id)
+    client = make_client(store, info, settings, limits=limits, retry=retry)
+    with engine.connect() as conn:
+        marks = _watermarks(conn, info.id)
+    ctx = staging.RunContext(run_id=run_id, connection_id=info.id, extracted_at=now)
+    for entity in entities_for(info.role):
+        watermark, last_full = marks.get(entity.name, (None, None))
+        due_full = full or watermark is None or last_full is None or now - last_full >= FULL_RECONCILE_EVERY
+        since = None if due_full or not entity.modified_since else watermark
+        item = EntityExtract(
+            entity=entity.name,
+            mode="full" if since is None else "incremental",
+            modified_since=since.isoformat() if since else None,
+        )
+        result.entities[entity.name] = item
+        started = time.perf_counter()
+        calls_before = client.stats.calls
+        try:
+            with engine.begin() as conn:
+                clear_run(conn, entity, run_id, info.id)
+            first_max: datetime | None = None
+            overall_max: datetime | None = None
+            for page in client.iter_pages(entity, modified_since=since):
+                staged = staging.stage_page(entity, page.records, ctx, page=page.page)
+                with engine.begin() as conn:
+                    staging.write_page(conn, entity, staged)
+                crash_point("extract.page")
+                item.pages += 1
+                item.records += len(page.records)
+                if page.page == 1:
+                    first_max = staged.max_updated
+                if staged.max_updated and (overall_max is None or staged.max_updated > overall_max):
+                    overall_max = staged.max_updated
+            # Paged newest-first reads: the first page's newest record. Single-call reads: the newest record.
+            candidate = first_max if entity.paged else overall_max
+            if candidate is None:
+                candidate = watermark  # nothing changed: keep the old watermark
+            item.watermark = candidate.isoformat() if candidate else None
+            item.complete = True
+            crash_point("extract.entity")
+        except DailyLimitReached as exc:
+            result.stopped = f"daily API limit reached while reading {entity.name}: {exc}"
+            log.warning("%s; the next run resumes from the saved watermarks", result.stopped)
+            break
+        except (ReconnectRequired, XeroAuthError) as exc:
+            store.mark_needs_reconnect(info.id, str(exc))
+            result.stopped = f"connection needs a reconnect: {exc}"
+            log.error("%s", result.stopped)
+            break
+        except XeroForbidden as exc:
+            if organisation_gone(store, info, settings):
+                # Disconnected in Xero: the health check just flagged it. Stop; a reconnect resumes from the
+                # watermarks (every entity still to read would only answer 403 again).
+                result.stopped = f"the organisation is no longer connected in Xero: {exc}"
+                log.error("%s", result.stopped)
+                break
+            # A missing scope for one entity must not stop the others; it is recorded and shown.
+            result.stopped = None
+            item.complete = False
+            log.error("cannot read %s: %s", entity.name, exc)
+            _record_import_error(
+                engine,
+                info.id,
+                run_id,
+                entity.name,
+                "forbidden",
+                str(exc),
+                "Reconnect with the scopes the integration needs (see README: Connecting Xero).",
+            )
+        finally:
+            item.calls = client.stats.calls - calls_before
+            item.seconds = round(time.perf_counter() - started, 3)
+        log.info(
+            "extracted %-20s %-11s %7d records in %3d pages, %3d calls, %.2f s",
+            entity.name,
+            item.mode,
+            item.records,
+            item.pages,
+            item.calls,
+            item.seconds,
+        )
+    stats = client.stats
+    result.calls, result.retries, result.rate_limited = stats.calls, stats.retries, stats.rate_limited
+    _record_run(engine, info.id, run_id, "full" if full else "incremental", {"extract": result.as_dict()})
+    return result
+
+
+def organisation_gone(store: ConnectionStore, info: ConnectionInfo, settings: Settings) -> bool:
+    """After a 403: is it the organisation that is gone (disconnected in Xero, or the grant revoked) rather than
+    a scope? Asks Xero's /connections once, as the health check does, which flags the connection if so."""
+    return health.check_connection(store, info, settings).outcome in health.BROKEN
+
+
+# --- step 2: validate ---------------------------------------------------------------------------------------
+
+
+def validate(engine: Engine, extract_result: dict[str, Any]) -> dict[str, Any]:
+    """Validate and promote every completely extracted entity; quarantine the failures with their reasons."""
+    run_id, connection_id = extract_result["run_id"], extract_result["connection_id"]
+    reports: dict[str, Any] = {}
+    for name, item in extract_result["entities"].items():
+        if not item["complete"]:
+            continue
+        entity = next(e for e in ENTITIES if e.name == name)
+        # One transaction per entity: its verdicts and its promotion land together.
+        with engine.begin() as conn:
+            report = validation.validate_entity(conn, entity, run_id, connection_id)
+            validated.promote(conn, entity, run_id, connection_id)
+        crash_point("validate.entity")
+        reports[name] = report.as_dict()
+        log.info(
+            "validated %-20s %7d checked, %7d valid, %5d quarantined",
+            name,
+            report.checked,
+            report.valid,
+            report.quarantined,
+        )
+        for summary in report.expectations:
+            if not summary["success"]:
+                log.warning(
+                    "  %s %s failed for %d rows",
+                    summary["expectation"],
+                    summary["kwargs"].get("column") or summary["kwargs"].get("column_list"),
+                    summary["unexpected_count"],
+                )
+    _record_run(engine, connection_id, run_id, None, {"validate": reports})
+    return {"run_id": run_id, "connection_id": connection_id, "entities": reports}
+
+
+# --- step 3: transform and load, then advance watermarks --------------------------------------------------
+
+
+def load(
+    engine: Engine, extract_result: dict[str, Any], *, full: bool = False, now: datetime | None = None
+) -> dict:
+    """Run the CRM transforms for the connection and move the watermarks, in one transaction."""
+    from xero_crm_sync import transform  # imported late: keeps DAG parsing light
+
+    run_id, connection_id = extract_result["run_id"], extract_result["connection_id"]
+    now = now or utcnow()
+    complete = {k: v for k, v in extract_result["entities"].items() if v["complete"]}
+    with engine.begin() as conn:
+        counts = transform.run_import(conn, run_id=run_id, connection_id=connection_id, now=now, full=full)
+        for name, item in complete.items():
+            _advance_watermark(conn, connection_id, name, item, run_id, now)
+        crash_point("load.before_commit")
+    crash_point("load.committed")
+    status = (
+        "partial"
+        if extract_result.get("stopped") or len(complete) < len(extract_result["entities"])
+        else ("success")
+    )
+    _record_run(
+        engine,
+        connection_id,
+        run_id,
+        None,
+        {"load": counts},
+        status=status,
+        error=extract_result.get("stopped"),
+    )
+    log.info("loaded run %s for connection %s: %s", run_id, connection_id, counts)
+    return {"run_id": run_id, "connection_id": connection_id, "status": status, "counts": counts}
+
+
+def _advance_watermark(
+    conn: Connection, connection_id: int, entity: str, item: dict[str, Any], run_id: str, now: datetime
+) -> None:
+    params = {
+        "c": connection_id,
+        "e": entity,
+        "w": _as_dt(item.get("watermark")),
+        "full": now if item["mode"] == "full" else None,
+        "run": run_id,
+        "now": now,
+        "n": item["records"],
+    }
+    conn.execute(
+        text(
+            "INSERT INTO sync_watermark (connection_id, entity, watermark_at, last_full_sync_at, "
+            "last_successful_run_id, last_successful_run_at, records_read, updated_at) "
+            "VALUES (:c, :e, :w, :full, :run, :now, :n, :now) "
+            "ON CONFLICT (connection_id, entity) DO UPDATE SET "
+            # Never backwards: a rerun of an older run must not re-open a window already read.
+            "watermark_at = CASE WHEN sync_watermark.watermark_at IS NULL OR excluded.watermark_at > "
+            "sync_watermark.watermark_at THEN excluded.watermark_at ELSE sync_watermark.watermark_at END, "
+            "last_full_sync_at = COALESCE(excluded.last_full_sync_at, sync_watermark.last_full_sync_at), "
+            "last_successful_run_id = excluded.last_successful_run_id, "
+            "last_successful_run_at = excluded.last_successful_run_at, "
+            "records_read = excluded.records_read, updated_at = excluded.updated_at"
+        ),
+        params,
+    )
+
+
+# --- bookkeeping ----------------------------------------------------------------------------------------------
+
+
+def _record_run(
+    engine: Engine,
+    connection_id: int,
+    run_id: str,
+    mode: str | None,
+    counts: dict[str, Any],
+    *,
+    status: str | None = None,
+    error: str | None = None,
+) -> None:
+    """Keep `sync_run` (one row per run and connection) up to date; each step merges its part of `counts`."""
+    import json
+
+    now = utcnow()
+    with engine.begin() as conn:
+        row = conn.execute(
+            text("SELECT counts FROM sync_run WHERE run_id = :r AND connection_id = :c AND kind = 'import'"),
+            {"r": run_id, "c": connection_id},
+        ).first()
+        merged = {}
+        if row is not None and row[0]:
+            merged = row[0] if isinstance(row[0], dict) else json.loads(row[0])
+        merged.update(counts)
+        payload = json.dumps(merged, default=str)
+        if row is None:
+            conn.execute(
+                text(
+                    "INSERT INTO sync_run (run_id, connection_id, kind, mode, status, started_at, counts) "
+                    "VALUES (:r, :c, 'import', :mode, 'running', :now, :counts)"
+                ),
+                {
+                    "r": run_id,
+                    "c": connection_id,
+                    "mode": mode or "incremental",
+                    "now": now,
+                    "counts": payload,
+                },
+            )
+        else:
+            conn.execute(
+                text(
+                    "UPDATE sync_run SET counts = :counts, mode = COALESCE(:mode, mode), "
+                    "status = COALESCE(:status, status), error = COALESCE(:error, error), "
+                    "finished_at = CASE WHEN :status IS NULL THEN finished_at ELSE :now END "
+                    "WHERE run_id = :r AND connection_id = :c AND kind = 'import'"
+                ),
+                {
+                    "r": run_id,
+                    "c": connection_id,
+                    "counts": payload,
+                    "mode": mode,
+                    "status": status,
+                    "error": error,
+                    "now": now,
+                },
+            )
+
+
+def _record_import_error(
+    engine: Engine, connection_id: int, run_id: str, record_type: str, code: str, message: str, action: str
+) -> None:
+    with engine.begin() as conn:
+        sync_errors.record_error(
+            conn,
+            direction="import",
+            connection_id=connection_id,
+            record_type=record_type,
+            record_id=None,
+            code=code,
+            message=message,
+            action=action,
+            run_id=run_id,
+        )

@@ -1,0 +1,346 @@
+"""Staging (what Xero said, per run) and the validated mirror, both generated from `entities.ENTITIES`.
+
+Layers, dbt-style:
+- `stg_<entity>` / `stg_<lines>`: append-only. One row per record per run, typed columns + the raw JSON exactly as
+  Xero sent it, with run_id, connection_id and extracted_at. Conversion never fails: a value that does not parse
+  becomes NULL and its reason goes to `parse_errors`, which validation turns into a quarantine reason.
+- `val_<entity>` / `val_<lines>`: the latest *valid* version of each Xero record per connection (a mirror of Xero),
+  upserted from this run's staged rows that passed validation. The CRM transforms read from here.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Date,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    Text,
+    insert,
+)
+from sqlalchemy.dialects import postgresql
+
+from xero_crm_sync import xero_values
+from xero_crm_sync.entities import ENTITIES, MISSING, Entity, Lines
+from xero_crm_sync.entities import Column as EntityColumn
+
+metadata = MetaData()
+
+_JSON = Text().with_variant(postgresql.JSONB(), "postgresql")
+_SQL_TYPES: dict[str, Any] = {
+    "text": Text,
+    "int": BigInteger,
+    "numeric": lambda: Numeric(19, 4, asdecimal=True),
+    "bool": Boolean,
+    "timestamp": DateTime,
+    "date": Date,
+    "json": lambda: _JSON,
+}
+_PARSERS = {
+    "text": xero_values.parse_text,
+    "int": xero_values.parse_int,
+    "numeric": xero_values.parse_decimal,
+    "bool": xero_values.parse_bool,
+    "timestamp": lambda v: xero_values.parse_xero_datetime(v).replace(tzinfo=None),
+    "date": xero_values.parse_xero_date,
+    "json": lambda v: v,
+}
+
+
+def _typed_columns(columns: Iterable[EntityColumn]) -> list[Column]:
+    return [Column(c.name, _SQL_TYPES[c.type]()) for c in columns]
+
+
+def _staging_table(name: str, columns: Iterable[EntityColumn], *, parent: bool) -> Table:
+    ident = [
+        Column("stg_id", BigInteger().with_variant(Integer, "sqlite"), Identity(), primary_key=True),
+        Column("run_id", Text, nullable=False),
+        Column("connection_id", Integer, nullable=False),
+        Column("extracted_at", DateTime, nullable=False),
+    ]
+    position = (
+        [Column("page", Integer), Column("position", Integer), Column("xero_id", Text)]
+        if parent
+        # parent_page/parent_position tie a line to the exact staged parent row (a record can be staged twice in
+        # one run when it changes while we page).
+        else [
+            Column("parent_id", Text),
+            Column("parent_page", Integer),
+            Column("parent_position", Integer),
+            Column("line_no", Integer),
+        ]
+    )
+    tail = [
+        Column("parse_errors", Text),
+        Column("raw", _JSON, nullable=False),
+    ]
+    if parent:
+        # pending -> valid | quarantined (set by the validate step for this run).
+        tail.append(Column("validation_status", Text, nullable=False, server_default="pending"))
+    table = Table(f"stg_{name}", metadata, *ident, *position, *_typed_columns(columns), *tail)
+    Index(f"ix_stg_{name}_run", table.c.run_id, table.c.connection_id)
+    if parent:
+        Index(f"ix_stg_{name}_xero_id", table.c.connection_id, table.c.xero_id)
+    else:
+        Index(f"ix_stg_{name}_parent", table.c.run_id, table.c.connection_id, table.c.parent_id)
+    return table
+
+
+def _validated_table(name: str, columns: Iterable[EntityColumn], *, parent: bool) -> Table:
+    keys = (
+        [Column("connection_id", Integer, primary_key=True), Column("xero_id", Text, primary_key=True)]
+        if parent
+        else [
+            Column("connection_id", Integer, primary_key=True),
+            Column("parent_id", Text, primary_key=True),
+            Column("line_no", Integer, primary_key=True),
+        ]
+    )
+    tail = [Column("raw", _JSON, nullable=False)]
+    if parent:
+        tail += [
+            Column("last_run_id", Text, nullable=False),
+            Column("last_extracted_at", DateTime, nullable=False),
+        ]
+    table = Table(f"val_{name}", metadata, *keys, *_typed_columns(columns), *tail)
+    if parent:
+        Index(f"ix_val_{name}_run", table.c.connection_id, table.c.last_run_id)
+    return table
+
+
+@dataclass(frozen=True)
+class EntityTables:
+    staging: Table
+    validated: Table
+    line_staging: dict[str, Table]
+    line_validated: dict[str, Table]
+
+
+TABLES: dict[str, EntityTables] = {}
+for _entity in ENTITIES:
+    TABLES[_entity.name] = EntityTables(
+        staging=_staging_table(_entity.name, _entity.columns, parent=True),
+        validated=_validated_table(_entity.name, _entity.columns, parent=True),
+        line_staging={ln.name: _staging_table(ln.name, ln.columns, parent=False) for ln in _entity.lines},
+        line_validated={ln.name: _validated_table(ln.name, ln.columns, parent=False) for ln in _entity.lines},
+    )
+
+
+# --- converting Xero records to staging rows (pure) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunContext:
+    run_id: str
+    connection_id: int
+    extracted_at: datetime  # naive UTC
+
+
+@dataclass
+class StagedPage:
+    rows: list[dict[str, Any]]
+    lines: dict[str, list[dict[str, Any]]]
+    max_updated: datetime | None  # largest valid UpdatedDateUTC on the page (naive UTC)
+
+
+Converter = tuple[str, Any, Any, bool]  # column name, getter, parser, is JSON
+
+
+_CONVERTERS: dict[int, tuple[tuple[EntityColumn, ...], tuple[Converter, ...]]] = {}
+
+
+def _converters(columns: tuple[EntityColumn, ...]) -> tuple[Converter, ...]:
+    """Each column's getter and parser, built once per column set: `Column.getter` builds a new closure on every
+    access, which cost more than the conversion itself at a million line rows. Keyed by identity (hashing the
+    columns on every record costs too); the entry keeps its columns alive, so an id is never reused."""
+    hit = _CONVERTERS.get(id(columns))
+    if hit is None or hit[0] is not columns:
+        hit = _CONVERTERS[id(columns)] = (
+            columns,
+            tuple((c.name, c.getter, _PARSERS[c.type], c.type == "json") for c in columns),
+        )
+    return hit[1]
+
+
+def _convert(columns: tuple[EntityColumn, ...], record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    values: dict[str, Any] = {}
+    errors: list[str] = []
+    for name, getter, parse, is_json in _converters(columns):
+        raw = getter(record)
+        if raw is MISSING or raw is None:
+            values[name] = None
+            continue
+        try:
+            value = parse(raw)
+        except (ValueError, TypeError, OverflowError) as exc:
+            values[name] = None
+            errors.append(f"{name}: {exc}")
+            continue
+        if is_json:
+            value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+            if not xero_values.is_storable(value):
+                values[name] = None
+                errors.append(f"{name}: text contains an unpaired surrogate (invalid UTF-16 escape)")
+                continue
+        values[name] = value
+    return values, errors
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _dump(record: Any) -> str:
+    """The raw payload verbatim, except NUL: PostgreSQL cannot store it (not even as \\u0000 in JSONB), so it is
+    kept as the visible text `\\u0000`. orjson serialises ten times faster than json; what it refuses (integers
+    beyond 64 bits) falls back to json."""
+    try:
+        text = orjson.dumps(record).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        text = json.dumps(record, ensure_ascii=False)
+        if not xero_values.is_storable(text):
+            # A lone surrogate (which is why orjson refused): kept as the visible escape text, like NUL below.
+            text = _LONE_SURROGATE.sub(lambda m: f"\\\\u{ord(m.group()):04x}", text)
+    # The regex is slow on long strings; most payloads have no NUL at all.
+    return _JSON_NUL.sub(r"\1\\\\u0000", text) if "\\u0000" in text else text
+
+
+def stage_page(entity: Entity, records: list[Any], ctx: RunContext, page: int = 1) -> StagedPage:
+    """Xero records (as parsed JSON) -> staging rows for the entity and its line tables. Never raises."""
+    rows: list[dict[str, Any]] = []
+    lines: dict[str, list[dict[str, Any]]] = {ln.name: [] for ln in entity.lines}
+    max_updated: datetime | None = None
+    base = {"run_id": ctx.run_id, "connection_id": ctx.connection_id, "extracted_at": ctx.extracted_at}
+    for position, record in enumerate(records):
+        if not isinstance(record, dict):
+            rows.append(
+                {
+                    **base,
+                    "page": page,
+                    "position": position,
+                    "xero_id": None,
+                    **{c.name: None for c in entity.columns},
+                    "parse_errors": json.dumps([f"record: expected an object, got {type(record).__name__}"]),
+                    "raw": _dump(record),
+                }
+            )
+            continue
+        values, errors = _convert(entity.columns, record)
+        xero_id = values.get(entity.key_column.name)
+        if isinstance(xero_id, str) and _looks_like_guid(entity.key):
+            xero_id = xero_id.lower()
+            values[entity.key_column.name] = xero_id
+        updated = values.get("updated_date_utc")
+        if isinstance(updated, datetime) and (max_updated is None or updated > max_updated):
+            max_updated = updated
+        for line_spec in entity.lines:
+            parent = {"parent_id": xero_id, "parent_page": page, "parent_position": position}
+            line_rows, line_errors = _stage_lines(line_spec, record, base, parent)
+            lines[line_spec.name].extend(line_rows)
+            errors.extend(line_errors)
+        rows.append(
+            {
+                **base,
+                "page": page,
+                "position": position,
+                "xero_id": xero_id,
+                **values,
+                "parse_errors": json.dumps(errors, ensure_ascii=False) if errors else None,
+                "raw": _dump(record),
+            }
+        )
+    return StagedPage(rows=rows, lines=lines, max_updated=max_updated)
+
+
+def _looks_like_guid(key: str) -> bool:
+    return key.endswith("ID")
+
+
+def _stage_lines(
+    spec: Lines, record: dict[str, Any], base: dict[str, Any], parent: dict[str, Any]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    items = record.get(spec.source)
+    if items is None:
+        return [], []
+    if not isinstance(items, list):
+        return [], [f"{spec.source}: expected a list, got {type(items).__name__}"]
+    rows: list[dict[str, Any]] = []
+    errors: list[str] = []
+    for line_no, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            errors.append(f"{spec.source}[{line_no}]: expected an object")
+            continue
+        values, line_errors = _convert(spec.columns, item)
+        errors.extend(f"{spec.source}[{line_no}].{e}" for e in line_errors)
+        rows.append(
+            {
+                **base,
+                **parent,
+                "line_no": line_no,
+                **values,
+                "parse_errors": json.dumps(line_errors, ensure_ascii=False) if line_errors else None,
+                "raw": _dump(item),
+            }
+        )
+    return rows, errors
+
+
+# --- writing (the database edge) ----------------------------------------------------------------------------
+
+
+def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: COPY FROM STDIN (binary-safe text protocol), an order of magnitude faster than INSERTs."""
+    columns = [c.name for c in table.columns if c.name != "stg_id" and c.name != "validation_status"]
+    dbapi = conn.connection.driver_connection
+    column_list = ", ".join(f'"{c}"' for c in columns)
+    with dbapi.cursor() as cur, cur.copy(f"COPY {table.name} ({column_list}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(list(map(row.get, columns)))
+
+
+def write_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
+    """Bulk-append rows to a staging table: COPY on PostgreSQL, executemany on SQLite. Returns the row count."""
+    if not rows:
+        return 0
+    if conn.dialect.name == "postgresql":
+        _copy_rows(conn, table, rows)
+    else:
+        columns = [c.name for c in table.columns if c.name not in ("stg_id", "validation_status")]
+        conn.execute(insert(table), [{c: row.get(c) for c in columns} for row in rows])
+    return len(rows)
+
+
+def write_page(conn: Connection, entity: Entity, page: StagedPage) -> int:
+    tables = TABLES[entity.name]
+    count = write_rows(conn, tables.staging, page.rows)
+    for name, rows in page.lines.items():
+        write_rows(conn, tables.line_staging[name], rows)
+    return count
+
+
+def now_utc_naive() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def iter_tables() -> Iterator[Table]:
+    for tables in TABLES.values():
+        yield tables.staging
+        yield tables.validated
+        yield from tables.line_staging.values()
+        yield from tables.line_validated.values()

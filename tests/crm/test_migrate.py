@@ -1,0 +1,121 @@
+"""The schema: one idempotent migrate command, registry columns follow the registry, synced records cannot be
+deleted (I14), and the connection rules of C2 are enforced by the database."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+from xero_crm_sync import db, migrate
+
+
+def test_migrate_twice_applies_nothing_the_second_time(crm_url):
+    first = migrate.migrate(crm_url)
+    assert first[:3] == ["0001_crm_core", "0002_integration", "0003_delete_guards"]
+    assert "create table val_contacts" in first
+    assert migrate.migrate(crm_url) == []
+    with db.begin(crm_url) as conn:
+        versions = (
+            conn.execute(text("SELECT version FROM schema_migrations ORDER BY version")).scalars().all()
+        )
+        expected = [m.version for m in migrate.discover(conn.dialect.name)]
+    assert versions == expected and expected[:3] == ["0001", "0002", "0003"]
+
+
+def test_a_registry_column_missing_from_an_existing_table_is_added(crm_url):
+    migrate.migrate(crm_url)
+    with db.begin(crm_url) as conn:
+        conn.execute(text("ALTER TABLE val_items DROP COLUMN is_sold"))
+    assert migrate.migrate(crm_url) == ["add column val_items.is_sold"]
+    with db.begin(crm_url) as conn:
+        conn.execute(text("SELECT is_sold FROM val_items"))
+
+
+def test_seed_demo_is_idempotent(crm_url):
+    migrate.migrate(crm_url)
+    with db.begin(crm_url) as conn:
+        company_id = migrate.seed_demo(conn)
+        assert migrate.seed_demo(conn) == company_id
+        users = conn.execute(
+            text("SELECT name FROM crm_user WHERE operating_company_id = :c"), {"c": company_id}
+        ).all()
+        warehouses = conn.execute(text("SELECT name FROM warehouse WHERE is_default = TRUE")).all()
+    assert [u.name for u in users] == ["Unassigned"] and [w.name for w in warehouses] == ["Main"]
+
+
+@pytest.fixture
+def seeded(crm_url):
+    migrate.migrate(crm_url)
+    with db.begin(crm_url) as conn:
+        company_id = migrate.seed_demo(conn)
+    return crm_url, company_id
+
+
+def test_deleting_a_synced_record_is_refused_an_unsynced_one_is_not(seeded):
+    url, company_id = seeded
+    with db.begin(url) as conn:
+        conn.execute(
+            text("INSERT INTO sales_ledger (operating_company_id, name, accounting_code) VALUES (:c, 'Synced', 'abc-123'),"
+                 " (:c, 'Local', NULL)"),
+            {"c": company_id},
+        )  # fmt: skip
+    with pytest.raises(
+        DBAPIError, match=r"cannot delete sales_ledger.*it is synced with Xero \(accounting code"
+    ):
+        with db.begin(url) as conn:
+            conn.execute(text("DELETE FROM sales_ledger WHERE name = 'Synced'"))
+    if url.startswith("postgresql"):  # PostgreSQL names the code; SQLite's RAISE only takes a literal
+        with pytest.raises(DBAPIError, match="accounting code abc-123"), db.begin(url) as conn:
+            conn.execute(text("DELETE FROM sales_ledger WHERE name = 'Synced'"))
+    with db.begin(url) as conn:
+        assert conn.execute(text("DELETE FROM sales_ledger WHERE name = 'Local'")).rowcount == 1
+        assert conn.execute(text("SELECT COUNT(*) FROM sales_ledger")).scalar() == 1
+
+
+@pytest.mark.parametrize("table", ["product", "sales_invoice", "payment", "tax_rate", "sales_order"])
+def test_every_synced_table_refuses_the_delete(seeded, table):
+    url, company_id = seeded
+    values = {
+        "product": "(operating_company_id, code, accounting_code) VALUES (:c, 'P', 'x')",
+        "sales_invoice": "(operating_company_id, accounting_code) VALUES (:c, 'x')",
+        "payment": "(operating_company_id, amount, accounting_code) VALUES (:c, 1, 'x')",
+        "tax_rate": "(operating_company_id, name, accounting_code) VALUES (:c, 'T', 'x')",
+        "sales_order": "(operating_company_id, xero_invoice_id) VALUES (:c, 'x')",
+    }[table]
+    with db.begin(url) as conn:
+        conn.execute(text(f"INSERT INTO {table} {values}"), {"c": company_id})
+    with pytest.raises(DBAPIError, match=f"cannot delete {table}"), db.begin(url) as conn:
+        conn.execute(text(f"DELETE FROM {table}"))
+
+
+def _connect(url, company_id, role, tenant, status="active"):
+    with db.begin(url) as conn:
+        conn.execute(
+            text(
+                "INSERT INTO xero_connection (operating_company_id, role, tenant_id, status) VALUES (:c, :r, :t, :s)"
+            ),
+            {"c": company_id, "r": role, "t": tenant, "s": status},
+        )
+
+
+def test_one_primary_and_one_secondary_per_company_and_one_company_per_organisation(seeded):
+    url, company_id = seeded
+    _connect(url, company_id, "primary", "org-1")
+    _connect(url, company_id, "secondary", "org-2")
+    with pytest.raises(IntegrityError):
+        _connect(url, company_id, "primary", "org-3")  # a second primary
+    with pytest.raises(IntegrityError):
+        _connect(url, company_id, "secondary", "org-1")  # the primary's organisation again
+    with db.begin(url) as conn:
+        other = conn.execute(
+            text("INSERT INTO operating_company (name) VALUES ('Other') RETURNING id")
+        ).scalar_one()
+    with pytest.raises(IntegrityError):
+        _connect(url, other, "primary", "org-1")  # one organisation belongs to one operating company
+    with pytest.raises(IntegrityError):
+        _connect(url, company_id, "tertiary", "org-9")
+    # A disconnected connection is history: the company may connect a new primary.
+    with db.begin(url) as conn:
+        conn.execute(text("UPDATE xero_connection SET status = 'disconnected' WHERE tenant_id = 'org-1'"))
+    _connect(url, company_id, "primary", "org-3")

@@ -1,0 +1,181 @@
+"""Staging converts whatever Xero sends into typed rows plus the raw payload, and never raises."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import text
+
+from xero_crm_sync import db, migrate, staging, validated
+from xero_crm_sync.entities import ENTITIES, entity
+from xero_crm_sync.xero_values import parse_xero_datetime
+
+CTX = staging.RunContext(run_id="run-1", connection_id=1, extracted_at=datetime(2026, 11, 21, 12, 0, 0))
+
+
+def invoice(**overrides):
+    record = {
+        "InvoiceID": "9B7C5F1E-0000-4000-8000-000000000001",
+        "Type": "ACCREC",
+        "Contact": {"ContactID": "c-1"},
+        "Status": "AUTHORISED",
+        "LineAmountTypes": "Exclusive",
+        "Date": "/Date(1573689600000+0000)/",
+        "DueDate": "2019-12-14T00:00:00",
+        "UpdatedDateUTC": "/Date(1573755038314+0000)/",
+        "SubTotal": 30.0,
+        "TotalTax": 4.5,
+        "Total": 34.5,
+        "LineItems": [
+            {
+                "Description": "Widget",
+                "Quantity": 2,
+                "UnitAmount": 10,
+                "LineAmount": 20,
+                "AccountCode": "200",
+            },
+            {
+                "Description": "Gadget",
+                "Quantity": 1,
+                "UnitAmount": 10,
+                "LineAmount": 10,
+                "AccountCode": "200",
+            },
+        ],
+    }
+    record.update(overrides)
+    return record
+
+
+def test_typed_columns_lines_and_raw_payload():
+    page = staging.stage_page(entity("invoices"), [invoice()], CTX)
+    (row,) = page.rows
+    assert row["xero_id"] == "9b7c5f1e-0000-4000-8000-000000000001"  # GUIDs compared lower-case
+    assert row["date"].isoformat() == "2019-11-14"
+    assert row["due_date"].isoformat() == "2019-12-14"
+    assert row["updated_date_utc"] == datetime(2019, 11, 14, 18, 10, 38, 314000)
+    assert row["total"] == Decimal("34.5")
+    assert row["parse_errors"] is None
+    assert json.loads(row["raw"])["Contact"] == {"ContactID": "c-1"}
+    lines = page.lines["invoice_lines"]
+    assert [(ln["line_no"], ln["description"], ln["quantity"]) for ln in lines] == [
+        (1, "Widget", Decimal("2")),
+        (2, "Gadget", Decimal("1")),
+    ]
+    assert {ln["parent_id"] for ln in lines} == {row["xero_id"]}
+    assert page.max_updated == row["updated_date_utc"]
+
+
+def test_bad_values_become_reasons_not_crashes():
+    page = staging.stage_page(
+        entity("invoices"),
+        [invoice(Total="lots", Date="next tuesday", LineItems=[{"Quantity": True}]), "not an object"],
+        CTX,
+    )
+    first, second = page.rows
+    errors = json.loads(first["parse_errors"])
+    assert "total: not a number: 'lots'" in errors
+    assert "date: not a date: 'next tuesday'" in errors
+    assert "LineItems[1].quantity: expected a number, got a boolean" in errors
+    assert first["total"] is None
+    assert json.loads(second["parse_errors"]) == ["record: expected an object, got str"]
+
+
+def test_dates_in_every_xero_format():
+    assert parse_xero_datetime("/Date(1573755038314+0000)/") == parse_xero_datetime(
+        "2019-11-14T18:10:38.314Z"
+    )
+    assert parse_xero_datetime("/Date(1573755038314)/").year == 2019
+    assert parse_xero_datetime("2019-11-14T18:10:38+13:00").hour == 5
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(ENTITIES),
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(
+                [
+                    "ContactID",
+                    "Name",
+                    "InvoiceID",
+                    "UpdatedDateUTC",
+                    "Total",
+                    "LineItems",
+                    "Addresses",
+                    "Phones",
+                    "Contact",
+                    "Date",
+                    "Status",
+                    "SalesDetails",
+                    "ContactStatus",
+                    "Code",
+                    "TaxType",
+                ]
+            ),
+            json_values,
+            max_size=8,
+        )
+        | json_values,
+        max_size=4,
+    ),
+)
+def test_any_payload_stages_without_raising(entity_spec, records):
+    page = staging.stage_page(entity_spec, records, CTX)
+    assert len(page.rows) == len(records)
+    for row in page.rows:
+        json.loads(row["raw"])  # the payload is kept, as valid JSON
+
+
+def test_promote_keeps_the_newest_version_and_its_lines(crm_url):
+    migrate.migrate(crm_url)
+    spec = entity("invoices")
+    older = invoice(Status="AUTHORISED", UpdatedDateUTC="/Date(1573755038314+0000)/")
+    newer = invoice(
+        Status="PAID",
+        UpdatedDateUTC="/Date(1573755099000+0000)/",
+        LineItems=[{"Description": "Only line", "LineAmount": 30}],
+    )
+    with db.begin(crm_url) as conn:
+        # The same invoice staged twice in one run (it changed while we paged), newer first.
+        staging.write_page(conn, spec, staging.stage_page(spec, [newer], CTX, page=1))
+        staging.write_page(conn, spec, staging.stage_page(spec, [older], CTX, page=2))
+        conn.execute(text("UPDATE stg_invoices SET validation_status = 'valid'"))
+        validated.promote(conn, spec, "run-1", 1)
+        validated.promote(conn, spec, "run-1", 1)  # a retried task changes nothing
+        status = conn.execute(text("SELECT status FROM val_invoices")).scalars().all()
+        lines = conn.execute(text("SELECT description FROM val_invoice_lines")).scalars().all()
+    assert status == ["PAID"]
+    assert lines == ["Only line"]
+
+
+def test_an_older_run_never_overwrites_a_newer_mirror(crm_url):
+    migrate.migrate(crm_url)
+    spec = entity("invoices")
+    newer_run = staging.RunContext("run-2", 1, CTX.extracted_at)
+    with db.begin(crm_url) as conn:
+        staging.write_page(
+            conn,
+            spec,
+            staging.stage_page(
+                spec, [invoice(Status="PAID", UpdatedDateUTC="/Date(1573755099000+0000)/")], newer_run
+            ),
+        )
+        staging.write_page(conn, spec, staging.stage_page(spec, [invoice()], CTX))
+        conn.execute(text("UPDATE stg_invoices SET validation_status = 'valid'"))
+        validated.promote(conn, spec, "run-2", 1)
+        validated.promote(conn, spec, "run-1", 1)  # a late rerun of the older run
+        assert conn.execute(text("SELECT status, last_run_id FROM val_invoices")).one() == ("PAID", "run-2")
