@@ -1,0 +1,124 @@
+"""The status page in a real headless Chromium (Debian's, driven by Playwright): log in through Airflow, open the
+page, check it shows what the database holds, click Retry, see the result; also inside Airflow's own UI.
+Screenshots go to test-artifacts/ui/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from tests.ui.conftest import UI_ARTIFACTS, USERS, ApiServer
+from tests.ui.seed import EXPORT_ACTION, PRIMARY, RECONNECT_REASON, SECONDARY, XERO_MESSAGE
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def page(api_server: ApiServer):
+    if not CHROMIUM.exists():
+        pytest.skip("Debian's chromium is not installed (`make browser`, or apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 1100})
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def _shot(page, name: str) -> None:
+    UI_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(UI_ARTIFACTS / name), full_page=True)
+
+
+def _log_in(page, server: ApiServer, user: str) -> None:
+    """Open the status page: Airflow sends the browser to its login page; sign in there."""
+    page.goto(f"{server.url}/xero-status/")
+    page.wait_for_url(re.compile(r"/auth/login"), timeout=30_000)
+    password = page.locator('input[type="password"]')
+    password.wait_for(timeout=30_000)
+    _shot(page, "01-airflow-login.png")
+    page.locator('input:not([type="password"]):not([type="hidden"])').first.fill(USERS[user][0])
+    password.fill(USERS[user][1])
+    password.press("Enter")
+    page.wait_for_url(re.compile(r"/xero-status/"), timeout=30_000)
+
+
+def _error_status(server: ApiServer, error_id: int) -> str:
+    with server.seeded.engine.connect() as conn:
+        return conn.execute(text("SELECT status FROM sync_error WHERE id = :i"), {"i": error_id}).scalar_one()
+
+
+def test_log_in_see_the_status_and_retry_an_error(page, api_server: ApiServer):
+    seeded = api_server.seeded
+    _log_in(page, api_server, "admin")
+    page.locator("#connections").wait_for()
+    _shot(page, "02-status-page.png")
+
+    # Per connection: health and last refresh, and what to do when it is broken.
+    primary = page.locator(f'#connections tr[data-connection-id="{seeded.primary}"]')
+    assert PRIMARY in primary.inner_text() and "active" in primary.locator(".status").inner_text()
+    assert primary.locator(".last-refresh").inner_text().endswith("UTC")
+    secondary = page.locator(f'#connections tr[data-connection-id="{seeded.secondary}"]')
+    assert (
+        SECONDARY in secondary.inner_text() and "needs reconnect" in secondary.locator(".status").inner_text()
+    )
+    assert RECONNECT_REASON in secondary.inner_text()
+    assert "python -m xero_crm_sync connect --operating-company 'ACME Trading' --role secondary" in (
+        secondary.locator(".todo").inner_text()
+    )
+    # Last sync per entity with counts, the queue, the history, errors with Xero's message and what to do.
+    contacts = page.locator('#last-syncs tr[data-entity="contacts"]')
+    assert contacts.locator(".records").inner_text() == "120"
+    assert "2 waiting" in page.locator("#queue .counts").inner_text()
+    assert "1 failed" in page.locator("#queue .counts").inner_text()
+    assert page.locator("#history tbody tr").count() == 5
+    error = page.locator(f'#errors tr[data-error-id="{seeded.export_error}"]')
+    assert error.locator(".xero-message").inner_text() == XERO_MESSAGE
+    assert error.locator(".action").inner_text() == EXPORT_ACTION
+    assert "sales_ledger #7" in error.locator(".record").inner_text()
+    assert "EmailAddress is not an email address" in page.locator("#quarantined").inner_text()
+
+    # Retry: the next push resends the record; the page reloads and shows it.
+    error.locator("button.retry").click()
+    page.locator("#flash.flash-ok").wait_for(timeout=30_000)
+    assert (
+        f"Error {seeded.export_error} will be retried on the next run." in page.locator("#flash").inner_text()
+    )
+    assert _error_status(api_server, seeded.export_error) == "retrying"
+    error = page.locator(f'#errors tr[data-error-id="{seeded.export_error}"]')
+    assert "retrying" in error.locator(".error-status").inner_text()
+    assert "by admin" in error.locator(".error-status").inner_text()
+    assert error.locator("button.retry").count() == 0 and error.locator("button.dismiss").count() == 1
+    _shot(page, "03-after-retry.png")
+
+    # Filters: export errors only.
+    page.select_option('select[name="direction"]', "export")
+    page.click('#filters button[type="submit"]')
+    page.wait_for_url(re.compile(r"direction=export"))
+    assert page.locator("#errors tbody tr[data-error-id]").count() == 1
+    _shot(page, "04-filtered-exports.png")
+
+    # Inside Airflow's UI: the navigation entry shows the same page.
+    page.goto(f"{api_server.url}/plugin/xero-status")
+    frame = page.frame_locator("iframe")
+    frame.locator("#connections").wait_for(timeout=60_000)
+    assert PRIMARY in frame.locator("#connections").inner_text()
+    _shot(page, "05-inside-airflow-ui.png")

@@ -1,0 +1,97 @@
+"""The status page's data (O2, P8): what `status.report` returns is what the database holds, filters narrow it,
+and retry/dismiss move `sync_error.status` as the import and the push expect."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import text
+
+from tests.ui.seed import PRIMARY, RECONNECT_REASON, SECONDARY, XERO_MESSAGE, Seeded, seed
+from xero_crm_sync import status
+
+
+@pytest.fixture
+def seeded(crm_url: str) -> Seeded:
+    return seed(crm_url)
+
+
+def test_the_report_shows_what_the_database_holds(seeded: Seeded):
+    r = status.report(seeded.engine)
+    by_name = {c["tenant_name"]: c for c in r.connections}
+    assert (by_name[PRIMARY]["status"], by_name[PRIMARY]["health"]) == ("active", "ok")
+    assert by_name[PRIMARY]["what_to_do"] is None and by_name[PRIMARY]["last_refresh_at"] is not None
+    assert by_name[SECONDARY]["status"] == "needs_reconnect"
+    assert by_name[SECONDARY]["last_error"] == RECONNECT_REASON
+    assert by_name[SECONDARY]["what_to_do"] == (
+        "Reconnect: python -m xero_crm_sync connect --operating-company 'ACME Trading' --role secondary"
+    )
+    assert "token_blob" not in by_name[PRIMARY]
+    stamps = [by_name[PRIMARY]["last_refresh_at"], *(s["last_success_at"] for s in r.last_syncs)]
+    assert all(isinstance(t, datetime) for t in stamps)  # on SQLite too, where they are stored as text
+
+    syncs = {(s["direction"], s["entity"]): s for s in r.last_syncs}
+    assert set(syncs) == {("import", "contacts"), ("import", "invoices"), ("export", "product")}
+    assert (
+        syncs["import", "contacts"]["records_read"],
+        syncs["import", "contacts"]["records_quarantined"],
+    ) == (120, 2)
+    assert syncs["export", "product"]["records_read"] == 2  # records exported by the latest push run
+
+    assert {(q["state"], q["records"]) for q in r.queue_counts} == {("waiting", 2), ("failed", 1)}
+    assert sorted(q["record_id"] for q in r.queue) == [7, 21, 22]
+    assert [(run["kind"], run["status"]) for run in r.runs] == [("push", "partial"), ("import", "success")]
+    assert len(r.history) == 5
+
+    assert {e["id"] for e in r.errors} == {seeded.export_error, seeded.import_error}  # unresolved only
+    export = next(e for e in r.errors if e["id"] == seeded.export_error)
+    assert (export["xero_message"], export["record_type"], export["record_id"]) == (
+        XERO_MESSAGE,
+        "sales_ledger",
+        7,
+    )
+    assert export["action"].startswith("Rename the customer")
+    assert r.quarantined[0]["reasons"] == ["EmailAddress is not an email address"]
+    assert {"contacts", "sales_ledger", "product"} <= set(r.record_types)
+
+
+def test_filters_narrow_every_list(seeded: Seeded):
+    exports = status.report(seeded.engine, status.Filters(direction="export"))
+    assert {e["direction"] for e in exports.errors} == {"export"}
+    assert {s["direction"] for s in exports.last_syncs} == {"export"}
+    assert [r["kind"] for r in exports.runs] == ["push"] and exports.quarantined == []
+    failed = status.report(seeded.engine, status.Filters(queue_state="failed", error_status="resolved"))
+    assert [q["record_id"] for q in failed.queue] == [7]
+    assert [e["id"] for e in failed.errors] == [seeded.resolved_error]
+    other = status.report(seeded.engine, status.Filters(connection_id=seeded.secondary, error_status="all"))
+    assert other.errors == [] and other.queue == [] and other.history == [] and other.last_syncs == []
+    assert len(other.connections) == 2  # the connection list always shows every connection
+    products = status.report(seeded.engine, status.Filters(record_type="product", error_status="all"))
+    assert [e["id"] for e in products.errors] == [seeded.resolved_error]
+    with pytest.raises(ValueError):
+        status.Filters(direction="sideways")
+
+
+def test_retry_and_dismiss_move_the_error_as_import_and_push_expect(seeded: Seeded):
+    def row(error_id: int) -> tuple:
+        with seeded.engine.connect() as conn:
+            return tuple(
+                conn.execute(
+                    text("SELECT status, resolved_by, resolved_at IS NOT NULL FROM sync_error WHERE id = :i"),
+                    {"i": error_id},
+                ).one()
+            )
+
+    assert status.retry_error(seeded.engine, seeded.export_error, "alice")["status"] == "retrying"
+    assert row(seeded.export_error) == ("retrying", "alice", False)
+    assert (
+        status.retry_error(seeded.engine, seeded.export_error, "alice")["status"] == "retrying"
+    )  # idempotent
+    status.dismiss_error(seeded.engine, seeded.import_error, "bob")
+    assert row(seeded.import_error) == ("dismissed", "bob", True)
+    for action in (status.retry_error, status.dismiss_error):
+        with pytest.raises(status.ActionRefused, match="resolved"):
+            action(seeded.engine, seeded.resolved_error, "alice")
+    with pytest.raises(status.ActionRefused, match="no error"):
+        status.retry_error(seeded.engine, 999_999, "alice")
