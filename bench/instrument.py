@@ -1,0 +1,68 @@
+"""Split the pipeline's interleaved steps into stages without changing its code.
+
+`import_run.extract` alternates between reading a page from Xero (HTTP + JSON) and staging it (conversion + bulk
+write); the push alternates between SQL (adopt, diff, mirror matching) and sending batches. While `instrumented()`
+is active, the functions that do each part are wrapped with a `StageClock` stage, looked up where the pipeline
+looks them up (module attributes and the client class), and put back afterwards.
+
+Spans recorded (they never nest):
+- `xero_wait`: inside `XeroClient.request` (waiting on the sandbox's answer, reading its body);
+- `stage`: `staging.stage_page` + `staging.write_page` (Xero JSON -> rows -> COPY / executemany), counting the
+  line rows written (`clock.counts["line_rows"]`);
+- `push_diff`: the push's SQL files (`push.sqlfiles.execute` / `fetch`).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from bench.measure import StageClock
+
+
+def _timed(clock: StageClock, name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with clock.stage(name):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _counting_lines(clock: StageClock, func: Callable[..., Any]) -> Callable[..., Any]:
+    """`write_page(conn, entity, page)`: count the line rows it writes (without asking the database)."""
+
+    @functools.wraps(func)
+    def wrapper(conn: Any, entity: Any, page: Any, *args: Any, **kwargs: Any) -> Any:
+        clock.count("line_rows", sum(len(rows) for rows in page.lines.values()))
+        return func(conn, entity, page, *args, **kwargs)
+
+    return wrapper
+
+
+@contextmanager
+def instrumented(clock: StageClock) -> Iterator[StageClock]:
+    from xero_crm_sync import staging
+    from xero_crm_sync.push import sqlfiles
+    from xero_crm_sync.xero_client import XeroClient
+
+    targets: list[tuple[Any, str, str]] = [
+        (XeroClient, "request", "xero_wait"),
+        (staging, "stage_page", "stage"),
+        (staging, "write_page", "stage"),
+        (sqlfiles, "execute", "push_diff"),
+        (sqlfiles, "fetch", "push_diff"),
+    ]
+    originals = [(owner, attr, getattr(owner, attr)) for owner, attr, _ in targets]
+    try:
+        for owner, attr, name in targets:
+            func = getattr(owner, attr)
+            if attr == "write_page":
+                func = _counting_lines(clock, func)
+            setattr(owner, attr, _timed(clock, name, func))
+        yield clock
+    finally:
+        for owner, attr, original in originals:
+            setattr(owner, attr, original)
