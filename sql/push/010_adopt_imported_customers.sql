@@ -3,11 +3,15 @@
 -- last_export_hash adopts the current hash. The mirror counts only when it was read after our last push to that
 -- contact; before that it may still show the values we have since overwritten.
 -- The mirror's fields are mapped the way push_customer_fields maps the CRM's (see 0050_push.sql).
--- Params: :operating_company_id, :connection_id.
+-- Params: :operating_company_id, :connection_id, :run_id (NULL: every record).
 UPDATE sales_ledger
 SET last_export_hash = (SELECT f.fields_hash FROM push_customer_fields f WHERE f.id = sales_ledger.id)
 WHERE sales_ledger.operating_company_id = :operating_company_id
   AND sales_ledger.accounting_code IS NOT NULL
+  -- The import runs this after its load with its :run_id, for the records it read (a push passes NULL: all).
+  AND (CAST(:run_id AS TEXT) IS NULL
+       OR sales_ledger.accounting_code IN (SELECT r.xero_id FROM val_contacts r
+                                      WHERE r.connection_id = :connection_id AND r.last_run_id = :run_id))
   AND EXISTS (
     SELECT 1
     FROM push_customer_fields f

@@ -39,7 +39,13 @@ def diff(engine: Engine, oc: int, connection_id: int, kind: str = "customers") -
         if kind == "customers"
         else (sqlfiles.ADOPT_PRODUCTS, sqlfiles.DIFF_PRODUCTS)
     )
-    params = {"operating_company_id": oc, "connection_id": connection_id, "only_id": None, "order_id": None}
+    params = {
+        "operating_company_id": oc,
+        "connection_id": connection_id,
+        "only_id": None,
+        "order_id": None,
+        "run_id": None,
+    }
     with engine.begin() as conn:
         sqlfiles.execute(conn, adopt, params)
         return {row.id: row.fields_hash for row in sqlfiles.fetch(conn, select, params)}

@@ -292,7 +292,12 @@ def resume(
 
 
 def _customers(engine: Engine, info: ConnectionInfo, only_id: int | None) -> list[payloads.CustomerFields]:
-    params = {"operating_company_id": info.operating_company_id, "connection_id": info.id, "only_id": only_id}
+    params = {
+        "operating_company_id": info.operating_company_id,
+        "connection_id": info.id,
+        "only_id": only_id,
+        "run_id": None,  # adopt every customer, not only those one import run read
+    }
     with engine.begin() as conn:
         sqlfiles.execute(conn, sqlfiles.ADOPT_CUSTOMERS, params)
         rows = sqlfiles.fetch(conn, sqlfiles.DIFF_CUSTOMERS, params)
@@ -484,6 +489,7 @@ def push_products(
             "operating_company_id": info.operating_company_id,
             "connection_id": info.id,
             "order_id": order_id,
+            "run_id": None,  # adopt every product, not only those one import run read
         }
         with engine.begin() as conn:
             sqlfiles.execute(conn, sqlfiles.ADOPT_PRODUCTS, params)
