@@ -341,7 +341,9 @@ def create_invoice(
         currency_code=order.currency_code,
         customer_reference=order.customer_reference,
         delivery_charge=order.delivery_charge,
-        order_date=order.order_date,
+        # Dated the day the order was confirmed, not the day Xero received it (a spent daily limit or an outage
+        # can delay the invoice past midnight).
+        order_date=order.order_date or order.confirmed_at,
     )
     element = payloads.invoice_element(
         header,
