@@ -82,7 +82,13 @@ def _choose_tenant(tenants: list[dict]) -> dict:
 def cmd_connections(_args: argparse.Namespace) -> int:
     from xero_crm_sync import status
 
-    for c in status.report(db.get_engine()).connections:
+    connections = status.report(db.get_engine()).connections
+    if not connections:
+        print(
+            "no Xero connection yet: connect one with "
+            "`python -m xero_crm_sync connect --operating-company <name> --role primary` (see the README)"
+        )
+    for c in connections:
         refreshed = f"{c['last_refresh_at']:%Y-%m-%d %H:%M}" if c["last_refresh_at"] else "never"
         print(
             f"{c['id']:>3}  {c['company']:<20} {c['role']:<9} {c['status']:<16} {c['health'] or '':<18} "

@@ -232,6 +232,8 @@ def test_the_documented_command_connects_headless(crm_db, make_sandbox, monkeypa
     env = make_connected(crm_db, sandbox, ())
     monkeypatch.setenv("CRM_DATABASE_URL", crm_db)
     monkeypatch.setenv("XERO_CLIENT_SECRET", CREDENTIALS.client_secret)
+    assert cli.main(["connections"]) == 0  # nothing yet: it says so, and how to connect
+    assert "no Xero connection yet" in capsys.readouterr().out
     args = [
         "connect",
         "--operating-company",
