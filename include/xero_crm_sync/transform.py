@@ -28,12 +28,12 @@ from sqlalchemy import Connection, bindparam, column, exists, false, select, tab
 from xero_crm_sync import db, staging
 from xero_crm_sync.company_settings import CompanySettings, get_company_settings
 from xero_crm_sync.crashpoints import crash_point
+from xero_crm_sync.push import sqlfiles
 from xero_crm_sync.rules import b2c, enrichment, matching
 
 log = logging.getLogger(__name__)
 
 TRANSFORM_DIR = db.SQL_DIR / "transform"
-PUSH_DIR = db.SQL_DIR / "push"
 
 
 @dataclass(frozen=True)
@@ -324,8 +324,8 @@ PRIMARY_STEPS: tuple[Step, ...] = (
     # What this load wrote into customers and products is what Xero holds: record it as pushed, as the push does
     # before its diff. Otherwise a change Xero made and then undid (a contact archived, then restored) would look,
     # at the next import, like a CRM edit waiting for the push, and the import would refuse to apply it.
-    sql_step("adopt_imported_customers", "010_adopt_imported_customers.sql", directory=PUSH_DIR),
-    sql_step("adopt_imported_products", "040_adopt_imported_products.sql", directory=PUSH_DIR),
+    sql_step("adopt_imported_customers", sqlfiles.ADOPT_CUSTOMERS.name, directory=sqlfiles.PUSH_SQL),
+    sql_step("adopt_imported_products", sqlfiles.ADOPT_PRODUCTS.name, directory=sqlfiles.PUSH_SQL),
     sql_step("history", "900_record_import_history.sql"),
 )
 
