@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Any
 
 import orjson
@@ -90,23 +90,31 @@ wrong_types = st.one_of(
 )
 
 
-@lru_cache(maxsize=1)
-def templates() -> dict[str, list[dict[str, Any]]]:
-    """Wire-shaped records of a small generated organisation (what the sandbox's GET would send)."""
-    from xero_sandbox.accounting import render, wire
+@cache
+def _organisation(seed: int, contacts: int) -> Any:
     from xero_sandbox.state import build_state
 
-    state = build_state(seed=3, contacts=12)
-    [tenant] = state.tenants.values()
-    org = tenant.store
-    out: dict[str, list[dict[str, Any]]] = {}
-    for name in FUZZED:
-        collection = ENTITY[name].collection
-        renderer = render.RENDERERS[collection]
-        records = [renderer(r, org, render.PAGE, 4) for r in org.collection(collection).values()]
-        if name == "invoices":
-            records = [r for r in records if r.get("Type") == "ACCREC"]
-        out[name] = orjson.loads(wire.dumps(records))  # every item: invoice lines must name known codes
+    [tenant] = build_state(seed=seed, contacts=contacts).tenants.values()
+    return tenant.store
+
+
+@cache
+def wire_records(collection: str, seed: int = 3, contacts: int = 12) -> list[dict[str, Any]]:
+    """Wire-shaped records of one collection of a small generated organisation (what the sandbox's GET would
+    send). Cached and shared: copy a record before changing it."""
+    from xero_sandbox.accounting import render, wire
+
+    org = _organisation(seed, contacts)
+    renderer = render.RENDERERS[collection]
+    records = [renderer(r, org, render.PAGE, 4) for r in org.collection(collection).values()]
+    return orjson.loads(wire.dumps(records))
+
+
+@lru_cache(maxsize=1)
+def templates() -> dict[str, list[dict[str, Any]]]:
+    """The fuzzed entities' records (every item: invoice lines must name known codes; ACCREC invoices)."""
+    out = {name: wire_records(ENTITY[name].collection) for name in FUZZED}
+    out["invoices"] = [r for r in out["invoices"] if r.get("Type") == "ACCREC"]
     return out
 
 

@@ -10,28 +10,22 @@ import copy
 import json
 from typing import Any
 
-import orjson
 import pytest
 from sqlalchemy import text
 
-from tests.chaos.bad_input import HOSTILE, Fuzzed, new_run_id, prepare_crm, run_pages, text_fields
+from tests.chaos.bad_input import (
+    HOSTILE,
+    Fuzzed,
+    new_run_id,
+    prepare_crm,
+    run_pages,
+    text_fields,
+    wire_records,
+)
 from xero_crm_sync.entities import ENTITIES, Entity
 
 # Empty and blank strings are not injections (and make a required name fail validation, on purpose elsewhere).
 INJECTIONS = tuple(s for s in HOSTILE if s.strip())
-
-
-def _records(entity: Entity) -> list[dict[str, Any]]:
-    """Wire-shaped records of a small generated organisation, as the sandbox's GET would send them."""
-    from xero_sandbox.accounting import render, wire
-    from xero_sandbox.state import build_state
-
-    [tenant] = build_state(seed=5, contacts=6).tenants.values()
-    org = tenant.store
-    renderer = render.RENDERERS[entity.collection]
-    return orjson.loads(
-        wire.dumps([renderer(r, org, render.PAGE, 4) for r in org.collection(entity.collection).values()])
-    )
 
 
 def _hostile(entity: Entity, record: dict[str, Any], offset: int) -> tuple[dict[str, Any], dict[str, str]]:
@@ -48,7 +42,7 @@ def _hostile(entity: Entity, record: dict[str, Any], offset: int) -> tuple[dict[
 def test_injection_strings_in_every_text_field_are_stored_verbatim(crm_url: str, entity: Entity) -> None:
     assert text_fields(entity), f"{entity.name} has no text field to test"
     engine, connection_id = prepare_crm(crm_url)
-    records = _records(entity)[:3]
+    records = wire_records(entity.collection, seed=5, contacts=6)[:3]  # an organisation with every kind
     assert records, f"the generated organisation has no {entity.name}"
     hostile = [_hostile(entity, record, offset) for offset, record in enumerate(records)]
     run_id = new_run_id()

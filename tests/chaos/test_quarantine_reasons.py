@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from tests.chaos.bad_input import Fuzzed, new_run_id, prepare_crm, run_pages, templates
+from tests.chaos.bad_input import Fuzzed, new_run_id, prepare_crm, run_pages, templates, wire_records
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +108,8 @@ def test_an_unknown_account_code_quarantines_its_invoice_but_a_deleted_items_cod
     """Account codes and tax types must exist in the organisation; an item code need not: the accounts team may
     rename or delete an item that earlier invoices use, and those invoices must still load (a later void or
     payment would otherwise never reach the CRM)."""
-    from xero_sandbox.accounting import wire
-    from xero_sandbox.state import build_state
-
     engine, connection_id = crm
-    [tenant] = build_state(seed=3, contacts=12).tenants.values()
-    accounts = json.loads(wire.dumps(list(tenant.store.collection("Accounts").values())))
+    accounts = wire_records("Accounts")
     run_pages(engine, connection_id, new_run_id(), {"accounts": [Fuzzed(a) for a in accounts]})
 
     template = templates()["invoices"][0]
