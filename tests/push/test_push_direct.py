@@ -128,7 +128,11 @@ def test_an_order_waits_out_a_spent_daily_limit(direct_pipeline):
     assert pipeline.scalar("SELECT state FROM order_outbox") == "pending"  # no verdict on the order
     assert pipeline.rows("SELECT * FROM sync_error") == []
 
+    pipeline.sandbox.admin.advance_clock(24 * 3600)  # the next day's budget
     done = process_outbox(pipeline.engine, pipeline.store, get_settings(), "run-2")
 
     assert done.invoices_created == 1 and pipeline.scalar("SELECT state FROM order_outbox") == "done"
-    assert pipeline.scalar("SELECT xero_invoice_id FROM sales_order WHERE id = :id", id=order) is not None
+    invoice_id = pipeline.scalar("SELECT xero_invoice_id FROM sales_order WHERE id = :id", id=order)
+    # Dated the day the order was confirmed (it has no order date), not the day Xero finally received it.
+    confirmed = str(pipeline.scalar("SELECT confirmed_at FROM sales_order WHERE id = :id", id=order))[:10]
+    assert str(pipeline.org().invoices.get(invoice_id)["Date"])[:10] == confirmed
