@@ -129,3 +129,21 @@ class SandboxAdmin:
 
     def save(self) -> dict[str, Any]:
         return self._call("POST", "/save")
+
+    # webhooks (xero_sandbox.webhook_admin)
+    def subscribe_webhook(self, url: str, **options: Any) -> dict[str, Any]:
+        """options: client_id, key, categories, validate_now. Returns the subscription with its key."""
+        return self._call("POST", "/webhooks", json={"url": url, **options})
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        return self._call("GET", "/webhooks")
+
+    def validate_webhook(self, subscription_id: str) -> dict[str, Any]:
+        return self._call("POST", f"/webhooks/{subscription_id}/validate")
+
+    def webhook_faults(self, subscription_id: str, **faults: Any) -> dict[str, Any]:
+        """drop, drop_count, delay_seconds, duplicate, reorder, wrong_signature, seed (unset ones cleared)."""
+        return self._call("PUT", f"/webhooks/{subscription_id}/faults", json=faults)
+
+    def flush_webhooks(self, timeout: float = 30.0) -> bool:
+        return bool(self._call("POST", "/webhooks/flush", params={"timeout": timeout})["idle"])

@@ -11,7 +11,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from xero_sandbox import admin, identity
+from xero_sandbox import admin, identity, webhook_admin
 from xero_sandbox.middleware import API_PREFIX, EndpointResolver, PathNormaliser, PlatformMiddleware
 from xero_sandbox.state import SandboxState
 
@@ -46,6 +46,7 @@ def create_app(
     app.state.state_file = Path(state_file) if state_file else None
     app.include_router(identity.router)
     app.include_router(admin.router)
+    app.include_router(webhook_admin.router)
     app.include_router(accounting_router, prefix=API_PREFIX)
 
     @app.exception_handler(StarletteHTTPException)

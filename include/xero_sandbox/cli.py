@@ -60,6 +60,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--auto-consent", action="store_true", help="authorize redirects at once (headless)")
     serve.add_argument("--no-admin", action="store_true", help="refuse the /sandbox admin paths")
     serve.add_argument("--state-file", type=Path, help="load state from here if it exists; save on exit")
+    serve.add_argument(
+        "--webhook-url",
+        help="subscribe the demo app's webhooks to this URL (intent to receive runs on start)",
+    )
+    serve.add_argument(
+        "--webhook-key",
+        default=os.environ.get("XERO_SANDBOX_WEBHOOK_KEY"),
+        help="the webhook key for --webhook-url (default: $XERO_SANDBOX_WEBHOOK_KEY, else a new one, printed)",
+    )
     serve.add_argument("--journal-size", type=int, default=1000, help="requests kept in the journal")
     serve.add_argument("--log-level", default="warning")
     serve.add_argument("--describe", action="store_true", help="print entity counts per organisation too")
@@ -171,6 +180,8 @@ def _serve(args: argparse.Namespace) -> int:
     if args.describe:
         print()
         _print_description(describe_state(state))
+    if args.webhook_url:
+        _subscribe_on_start(state, args.webhook_url, args.webhook_key, url)
     # The machine-readable ready line last: SandboxServer (subprocess mode) waits for it, banner read by then.
     print(f"\n{READY_PREFIX}{url}", flush=True)
     server = uvicorn.Server(uvicorn_config(app, args.log_level))
@@ -185,6 +196,22 @@ def _serve(args: argparse.Namespace) -> int:
         if args.state_file is not None:
             save_state(state, args.state_file)
     return 0
+
+
+def _subscribe_on_start(state: SandboxState, webhook_url: str, key: str | None, url: str) -> None:
+    """Subscribe the demo app; intent to receive runs once the sandbox serves (the receiver may start later:
+    a few tries, then `POST /sandbox/webhooks/{id}/validate` runs it again)."""
+    sub = state.webhooks.subscribe(DEMO_CLIENT_ID, webhook_url, key=key, resource_base=url)
+    shown = "from --webhook-key" if key else f"{sub.key} (local use only)"
+    print(f"Webhooks: {webhook_url} (subscription {sub.id}), key {shown}")
+
+    def validate() -> None:
+        for _ in range(10):
+            time.sleep(2)
+            if state.webhooks.validate(sub.id).status == "OK":
+                return
+
+    threading.Thread(target=validate, name="webhook-intent", daemon=True).start()
 
 
 def _watch_parent(server: Any, parent: int) -> None:

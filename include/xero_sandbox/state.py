@@ -26,6 +26,7 @@ from xero_sandbox.journal import RequestJournal
 from xero_sandbox.limits import LimitConfig, RateLimiter
 from xero_sandbox.oauth import App, Identity, User
 from xero_sandbox.signing import TokenSigner
+from xero_sandbox.webhooks import WebhookHub
 
 # The demo app every local sandbox registers: fixed, documented credentials for local use only.
 DEMO_CLIENT_ID = "SANDBOX-DEMO-CLIENT"
@@ -107,7 +108,11 @@ class SandboxState:
     journal: RequestJournal = field(default_factory=RequestJournal)
     counters: Counters = field(default_factory=Counters)
     org_factory: OrgFactory = default_org_factory
+    webhooks: WebhookHub = field(default_factory=WebhookHub)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def __post_init__(self) -> None:
+        self._attach_webhooks()
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -116,7 +121,22 @@ class SandboxState:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("webhooks", WebhookHub())
         self._lock = threading.RLock()
+        self._attach_webhooks()
+
+    def _attach_webhooks(self) -> None:
+        """Writes to contacts, invoices and credit notes become webhook events for apps connected to the org."""
+        connections = self.identity.connections
+        self.webhooks.connected = lambda client_id, tenant_id: any(
+            c.client_id == client_id and c.tenant_id == tenant_id for c in list(connections.values())
+        )
+        for tenant in self.tenants.values():
+            self._listen(tenant.store)
+
+    def _listen(self, store: Any) -> None:
+        if hasattr(store, "commit"):  # an organisation store (tests of the platform alone use stand-ins)
+            store.listener = self.webhooks.record_changes
 
     def add_tenant(
         self,
@@ -144,6 +164,7 @@ class SandboxState:
             **sizes,
         )
         tenant = Tenant(tenant_id, name, store, self.clock.now(), seed, contacts, base_currency)
+        self._listen(store)
         with self._lock:
             self.tenants[tenant_id] = tenant
             emails = grant_users if grant_users is not None else [self.config.default_user_email]

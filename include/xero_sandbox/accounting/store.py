@@ -201,6 +201,7 @@ class OrgStore:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         del state["lock"]  # locks cannot be pickled; a restored store gets a fresh one
+        state.pop("listener", None)  # the webhook hub re-attaches itself to a restored state
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -445,10 +446,16 @@ class OrgStore:
         return results
 
     def commit(self, changes: Changes) -> None:
-        """Store every record of one element's write (caller holds the lock)."""
+        """Store every record of one element's write (caller holds the lock); tell the webhook listener."""
         with self.lock:
+            written = []
             for collection_name, record in changes.items:
-                self._collections[collection_name].put(record)
+                collection = self._collections[collection_name]
+                written.append((collection_name, record, record.get(collection.id_field) not in collection))
+                collection.put(record)
+            listener = getattr(self, "listener", None)
+            if listener is not None:
+                listener(self.tenant_id, written)
 
     def create_contacts(self, elements: Iterable[Mapping[str, Any]]) -> list[ElementResult]:
         return self.write("Contacts", elements, method="PUT")
