@@ -7,6 +7,7 @@ disconnect                   disconnect an organisation: revoke at Xero, stop it
 health                       check connections now (what the xero_connection_health DAG does)
 import                       run one import cycle without Airflow (debugging; the DAG is the real thing)
 summary                      what the last sync cycle did
+webhooks                     store the Xero app's webhook key (encrypted); show the webhooks' health
 demo                         `make run`: sandbox + connect + xero_import through Airflow + summary
 """
 
@@ -270,6 +271,12 @@ def cmd_airflow(args: argparse.Namespace) -> int:
     return demo.airflow_standalone(contacts=args.contacts, seed=args.seed, port=args.sandbox_port)
 
 
+def cmd_webhooks(args: argparse.Namespace) -> int:
+    from xero_crm_sync.webhooks import health
+
+    return health.command(args.action, args.client_id, args.key_env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m xero_crm_sync",
@@ -347,6 +354,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("summary", help="what the last sync cycle did")
     p.add_argument("--run-id")
     p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("webhooks", help="set-key: store the webhook key (from $XERO_WEBHOOK_KEY); status")
+    p.add_argument("action", choices=["set-key", "status"])
+    p.add_argument(
+        "--client-id", default=os.environ.get("XERO_CLIENT_ID"), help="the Xero app (XERO_CLIENT_ID)"
+    )
+    p.add_argument(
+        "--key-env", default="XERO_WEBHOOK_KEY", help="variable holding the key (never an argument)"
+    )
+    p.set_defaults(func=cmd_webhooks)
 
     p = sub.add_parser("settings", help="show or change an operating company's settings (S1-S9)")
     p.add_argument("--operating-company", required=True)
