@@ -296,8 +296,9 @@ def load(
     complete = {k: v for k, v in extract_result["entities"].items() if v["complete"]}
     with engine.begin() as conn:
         counts = transform.run_import(conn, run_id=run_id, connection_id=connection_id, now=now, full=full)
+        verdicts = _validation_counts(conn, connection_id, run_id)
         for name, item in complete.items():
-            _advance_watermark(conn, connection_id, name, item, run_id, now)
+            _advance_watermark(conn, connection_id, name, item, run_id, now, verdicts.get(name, {}))
         crash_point("load.before_commit")
     crash_point("load.committed")
     status = (
@@ -318,8 +319,26 @@ def load(
     return {"run_id": run_id, "connection_id": connection_id, "status": status, "counts": counts}
 
 
+def _validation_counts(conn: Connection, connection_id: int, run_id: str) -> dict[str, dict[str, Any]]:
+    """The validate step's per-entity verdicts for this run, as it recorded them in `sync_run.counts`."""
+    import json
+
+    raw = conn.execute(
+        text("SELECT counts FROM sync_run WHERE run_id = :r AND connection_id = :c AND kind = 'import'"),
+        {"r": run_id, "c": connection_id},
+    ).scalar()
+    counts = (raw if isinstance(raw, dict) else json.loads(raw)) if raw else {}
+    return counts.get("validate") or {}
+
+
 def _advance_watermark(
-    conn: Connection, connection_id: int, entity: str, item: dict[str, Any], run_id: str, now: datetime
+    conn: Connection,
+    connection_id: int,
+    entity: str,
+    item: dict[str, Any],
+    run_id: str,
+    now: datetime,
+    verdict: dict[str, Any],
 ) -> None:
     params = {
         "c": connection_id,
@@ -329,12 +348,14 @@ def _advance_watermark(
         "run": run_id,
         "now": now,
         "n": item["records"],
+        "valid": verdict.get("valid", 0),
+        "quarantined": verdict.get("quarantined", 0),
     }
     conn.execute(
         text(
             "INSERT INTO sync_watermark (connection_id, entity, watermark_at, last_full_sync_at, "
-            "last_successful_run_id, last_successful_run_at, records_read, updated_at) "
-            "VALUES (:c, :e, :w, :full, :run, :now, :n, :now) "
+            "last_successful_run_id, last_successful_run_at, records_read, records_valid, records_quarantined, "
+            "updated_at) VALUES (:c, :e, :w, :full, :run, :now, :n, :valid, :quarantined, :now) "
             "ON CONFLICT (connection_id, entity) DO UPDATE SET "
             # Never backwards: a rerun of an older run must not re-open a window already read.
             "watermark_at = CASE WHEN sync_watermark.watermark_at IS NULL OR excluded.watermark_at > "
@@ -342,7 +363,8 @@ def _advance_watermark(
             "last_full_sync_at = COALESCE(excluded.last_full_sync_at, sync_watermark.last_full_sync_at), "
             "last_successful_run_id = excluded.last_successful_run_id, "
             "last_successful_run_at = excluded.last_successful_run_at, "
-            "records_read = excluded.records_read, updated_at = excluded.updated_at"
+            "records_read = excluded.records_read, records_valid = excluded.records_valid, "
+            "records_quarantined = excluded.records_quarantined, updated_at = excluded.updated_at"
         ),
         params,
     )

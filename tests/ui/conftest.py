@@ -1,6 +1,8 @@
 """A real Airflow API server (`airflow api-server` in its own process, 127.0.0.1, a port the OS picks) with this
-project's plugins, the SimpleAuthManager with two test users, and a CRM database seeded with one of everything
-the status page shows. One server per test session: starting Airflow's API server takes a while."""
+project's plugins, the SimpleAuthManager with two test users, and a CRM database holding what real runs wrote
+(`real_runs.py`: xero_import through `dag.test()` against the sandbox) plus, under another operating company, one
+of everything else the status page shows (`seed.py`). One server per test session: starting Airflow's API
+server takes a while."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import pytest
 
 from tests.conftest import ARTIFACTS
 from tests.e2e.conftest import airflow_db  # noqa: F401 (the session's Airflow metadata database, a fixture)
+from tests.ui.real_runs import RealRuns, run_real_syncs
 from tests.ui.seed import Seeded, seed
 from xero_crm_sync.airflow_env import airflow_bin, airflow_environ
 
@@ -31,6 +34,7 @@ UI_ARTIFACTS = ARTIFACTS / "ui"
 class ApiServer:
     url: str
     seeded: Seeded
+    real: RealRuns
     log: Path
 
     def token(self, user: str) -> str:
@@ -46,7 +50,8 @@ class ApiServer:
 @pytest.fixture(scope="session")
 def api_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:  # noqa: F811
     work = tmp_path_factory.mktemp("ui")
-    seeded = seed(f"sqlite:///{work / 'crm.db'}")
+    real = run_real_syncs(f"sqlite:///{work / 'crm.db'}")
+    seeded = seed(real.url)
     passwords = work / "passwords.json"
     passwords.write_text(json.dumps({name: password for name, password in USERS.values()}))
     env = airflow_environ(
@@ -73,7 +78,7 @@ def api_server(airflow_db: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         )
     try:
         port = _wait_for_port(proc, log, timeout=180)
-        yield ApiServer(f"http://127.0.0.1:{port}", seeded, log)
+        yield ApiServer(f"http://127.0.0.1:{port}", seeded, real, log)
     finally:
         _stop(proc)
 

@@ -84,8 +84,10 @@ def test_log_in_see_the_status_and_retry_an_error(page, api_server: ApiServer):
     assert "python -m xero_crm_sync connect --operating-company 'ACME Trading' --role secondary" in (
         secondary.locator(".todo").inner_text()
     )
-    # Last sync per entity with counts, the queue, the history, errors with Xero's message and what to do.
-    contacts = page.locator('#last-syncs tr[data-entity="contacts"]')
+    # Last sync per entity with counts, the queue, the history, errors with Xero's message and what to do, for
+    # the seeded organisation (the real runs' organisation is on the page too).
+    page.goto(f"{api_server.url}/xero-status/?connection_id={seeded.primary}")
+    contacts = page.locator(f'#last-syncs tr[data-entity="contacts"][data-connection-id="{seeded.primary}"]')
     assert contacts.locator(".records").inner_text() == "120"
     assert "2 waiting" in page.locator("#queue .counts").inner_text()
     assert "1 failed" in page.locator("#queue .counts").inner_text()
@@ -122,3 +124,37 @@ def test_log_in_see_the_status_and_retry_an_error(page, api_server: ApiServer):
     frame.locator("#connections").wait_for(timeout=60_000)
     assert PRIMARY in frame.locator("#connections").inner_text()
     _shot(page, "05-inside-airflow-ui.png")
+
+
+def test_the_page_shows_what_real_runs_wrote(page, api_server: ApiServer):
+    """Two real xero_import runs (dag.test against the sandbox): every entity's counts on the page are the ones
+    the runs wrote, Valid included (records read = valid + quarantined)."""
+    real = api_server.real
+    _log_in(page, api_server, "viewer")
+    page.goto(f"{api_server.url}/xero-status/?connection_id={real.connection_id}")
+    with real.engine.connect() as conn:
+        marks = conn.execute(
+            text(
+                "SELECT entity, records_read, records_valid, records_quarantined, last_successful_run_id "
+                "FROM sync_watermark WHERE connection_id = :c"
+            ),
+            {"c": real.connection_id},
+        ).all()
+    assert len(marks) >= 10
+    full = real.run_ids[0]
+    shown = 0
+    for entity, read, valid, quarantined, run_id in marks:
+        row = page.locator(
+            f'#last-syncs tr[data-entity="{entity}"][data-connection-id="{real.connection_id}"]'
+        )
+        assert run_id == real.run_ids[-1]
+        assert row.locator(".records").inner_text() == str(read)
+        assert row.locator(".valid").inner_text() == str(valid)
+        assert row.locator(".quarantined").inner_text() == str(quarantined)
+        assert valid + quarantined == read, entity
+        shown += valid
+    assert shown > 0, "the last run read nothing valid: Valid would be 0 for every entity"
+    runs = page.locator("#runs tbody tr", has_text=real.tenant_name)
+    assert runs.count() == 2 and "success" in runs.first.inner_text()
+    assert full in page.locator("#runs").inner_text()
+    _shot(page, "06-real-runs.png")
