@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import logging
 import os
 import sys
 import uuid
@@ -397,11 +396,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    from xero_crm_sync import redaction
+    from xero_crm_sync import console, redaction
+
+    console.configure_logging(verbose=args.verbose)
 
     redaction.quiet_secret_loggers()
     redaction.install_filter()

@@ -15,18 +15,21 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from xero_crm_sync import db, migrate, summary
+from xero_crm_sync import db, migrate, progress, summary
 from xero_crm_sync.airflow_env import airflow_environ, ensure_metadata_db, run_airflow
 from xero_crm_sync.connections import ConnectionStore
 from xero_crm_sync.settings import VAR_DIR, get_settings
 
 DEMO_DIR = VAR_DIR / "demo"
 COMPANY = "Demo Trading Ltd"
+_PROGRESS_LINE = re.compile(re.escape(progress.PREFIX) + r" (.*?(?:left|done))")
 
 
 def _step(text: str) -> None:
@@ -88,7 +91,7 @@ def run(*, contacts: int = 500, seed: int = 1, keep: bool = False) -> int:
                 _step(before())
             log_path = DEMO_DIR / f"airflow-{dag_id}.log"
             _step(f"airflow dags test {dag_id} (log: {log_path})")
-            code = run_airflow(["dags", "test", dag_id], env, log_path)
+            code = _run_dag(dag_id, env, log_path)
             if code != 0:
                 print(_tail(log_path))
                 print(f"{dag_id} failed (exit {code}); full log: {log_path}")
@@ -237,6 +240,39 @@ def airflow_standalone(*, contacts: int = 500, seed: int = 1, port: int = 8765) 
             return run_airflow(["standalone"], env)
         except KeyboardInterrupt:
             return 0
+
+
+def _run_dag(dag_id: str, env: dict[str, str], log_path: Path) -> int:
+    """`airflow dags test` with its (verbose) output in `log_path`; the import's progress lines are shown here
+    as they come, so a long first sync says where it is."""
+    done = threading.Event()
+    follower = threading.Thread(target=_follow_progress, args=(log_path, done), daemon=True)
+    log_path.unlink(missing_ok=True)
+    follower.start()
+    try:
+        return run_airflow(["dags", "test", dag_id], env, log_path)
+    finally:
+        done.set()
+        follower.join(timeout=5)
+
+
+def _follow_progress(log_path: Path, done: threading.Event) -> None:
+    position = 0
+    while True:
+        finished = done.is_set()  # read once more after the run ends: its last lines
+        if log_path.exists():
+            with log_path.open("rb") as log:
+                log.seek(position)
+                for raw in log.readlines():
+                    if not raw.endswith(b"\n"):
+                        break  # a line still being written: read it next time
+                    position += len(raw)
+                    found = _PROGRESS_LINE.search(raw.decode(errors="replace"))
+                    if found:
+                        print(f"    {found.group(1)}", flush=True)
+        if finished:
+            return
+        done.wait(0.5)
 
 
 def _tail(path: Path, lines: int = 40) -> str:

@@ -26,6 +26,7 @@ from xero_crm_sync.connections import ConnectionInfo, ConnectionStore, utcnow
 from xero_crm_sync.crashpoints import crash_point
 from xero_crm_sync.entities import ENTITIES, Entity
 from xero_crm_sync.oauth import ReconnectRequired, allow_loopback_http
+from xero_crm_sync.progress import Progress
 from xero_crm_sync.settings import Settings, get_settings
 from xero_crm_sync.xero_client import (
     DailyLimitReached,
@@ -175,6 +176,7 @@ def extract(
                 clear_run(conn, entity, run_id, info.id)
             first_max: datetime | None = None
             overall_max: datetime | None = None
+            progress = Progress(entity.name)
             for page in client.iter_pages(entity, modified_since=since):
                 staged = staging.stage_page(entity, page.records, ctx, page=page.page)
                 with engine.begin() as conn:
@@ -182,6 +184,7 @@ def extract(
                 crash_point("extract.page")
                 item.pages += 1
                 item.records += len(page.records)
+                progress.page(len(page.records), page.page_count, page.item_count)
                 if page.page == 1:
                     first_max = staged.max_updated
                 if staged.max_updated and (overall_max is None or staged.max_updated > overall_max):
