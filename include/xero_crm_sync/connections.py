@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import BigInteger, Boolean, Connection, Engine, bindparam, text
 from sqlalchemy.exc import IntegrityError
 
-from xero_crm_sync import redaction
+from xero_crm_sync import db, redaction
 from xero_crm_sync.oauth import AppCredentials, ReconnectRequired, XeroSession, token_claims
 from xero_crm_sync.secrets import SecretBox
 from xero_crm_sync.settings import Settings
@@ -360,22 +360,8 @@ class ConnectionStore:
         PostgreSQL: `SELECT ... FOR UPDATE` on the connection's row. SQLite: `BEGIN IMMEDIATE` takes the database
         write lock, which serialises refreshes across threads and processes the same way.
         """
-        with self.engine.connect() as conn:
-            if conn.dialect.name == "sqlite":
-                conn.exec_driver_sql("BEGIN IMMEDIATE")
-                try:
-                    yield LockedToken(
-                        conn, connection_id, self.box, self._blob(conn, connection_id, lock=True)
-                    )
-                    conn.exec_driver_sql("COMMIT")
-                except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
-                    raise
-            else:
-                with conn.begin():
-                    yield LockedToken(
-                        conn, connection_id, self.box, self._blob(conn, connection_id, lock=True)
-                    )
+        with self.engine.connect() as conn, db.write_transaction(conn):
+            yield LockedToken(conn, connection_id, self.box, self._blob(conn, connection_id, lock=True))
 
     def credentials(self, connection_id: int) -> AppCredentials:
         with self.engine.connect() as conn:

@@ -91,6 +91,26 @@ def dialect_name(conn: Connection | Engine) -> str:
 
 
 @contextmanager
+def write_transaction(conn: Connection) -> Iterator[Connection]:
+    """A transaction that holds the write lock from its first statement, committed on success.
+
+    SQLite: `BEGIN IMMEDIATE` takes the database's write lock up front (a deferred transaction that reads first
+    and writes later can fail to upgrade), which serialises across threads and processes. PostgreSQL: a plain
+    transaction (callers lock the rows or advisory keys they need)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.exec_driver_sql("COMMIT")
+        except BaseException:
+            conn.exec_driver_sql("ROLLBACK")
+            raise
+    else:
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
 def begin(url: str | None = None) -> Iterator[Connection]:
     """A transaction on the CRM database: committed on success, rolled back on any error."""
     with get_engine(url).begin() as conn:

@@ -88,7 +88,9 @@ def make_client(
     store: ConnectionStore, info: ConnectionInfo, settings: Settings, **kwargs: Any
 ) -> XeroClient:
     allow_loopback_http(settings.xero_identity_url, settings.xero_api_url)
-    return XeroClient(store.session(info.id, settings), settings.xero_api_url, info.tenant_id, **kwargs)
+    return XeroClient(
+        store.session(info.id, settings), settings.xero_api_url, info.tenant_id, engine=store.engine, **kwargs
+    )
 
 
 # --- step 0: which connections ---------------------------------------------------------------------------

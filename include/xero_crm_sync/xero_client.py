@@ -3,12 +3,15 @@
 The session is a requests-oauthlib `OAuth2Session` built by `xero_crm_sync.tokens` (automatic refresh, the new
 token saved on every refresh); this module never sees a secret and never logs headers.
 
-Limits (O3): per organisation 60 calls a minute and 5 at once, per app 10,000 a minute, 5,000 a day.
-- `RateGate` paces this process under the per-minute and concurrency limits, so we rarely see a 429 at all.
-- A 429 is honoured with its Retry-After; a spent *daily* limit raises `DailyLimitReached` at once: the run stops
-  cleanly and the next scheduled run resumes from the watermark (waiting hours inside a task would hold a worker).
-- 5xx, timeouts and reset connections are retried with capped exponential backoff and jitter, a bounded number of
-  times, each retry logged. Writes are retried only with an Idempotency-Key, so a retry can never duplicate.
+Limits (O3): per organisation 60 calls a minute, 5,000 a day and 5 at once, per app 10,000 a minute.
+- Every call goes through the shared limiter (`limiter.py`: state in the CRM database, so every process and worker
+  of every DAG counts against the same windows), so a 429 should not happen at all.
+- A 429 is still honoured with its Retry-After; a spent *daily* limit (ours or Xero's) raises `DailyLimitReached`
+  at once: the run stops cleanly and the next scheduled run resumes from the watermark (waiting hours inside a
+  task would hold a worker).
+- 5xx, timeouts and reset connections are retried (tenacity) with capped exponential backoff and jitter, a bounded
+  number of times, each retry logged ("retry N of M"). Writes are retried only with an Idempotency-Key, so a retry
+  within Xero's key window can never duplicate; past it, the callers look Xero up before writing again.
 """
 
 from __future__ import annotations
@@ -16,9 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import random
-import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,8 +27,11 @@ from typing import Any
 
 import orjson
 import requests
+from sqlalchemy import Engine
+from tenacity import RetryCallState, Retrying, retry_if_exception_type
 
 from xero_crm_sync.entities import Entity
+from xero_crm_sync.limiter import DayBudgetSpent, Limiter, Limits, limiter_for
 from xero_crm_sync.xero_values import format_xero_datetime
 
 log = logging.getLogger(__name__)
@@ -86,62 +90,6 @@ class RetryPolicy:
     timeout: tuple[float, float] = (10.0, 120.0)  # connect, read
 
 
-@dataclass(frozen=True)
-class Limits:
-    calls_per_minute: int = 60
-    concurrent: int = 5
-    window_seconds: float = 60.0
-
-
-class RateGate:
-    """In-process pacing for one tenant: at most `calls_per_minute` starts per window, `concurrent` in flight."""
-
-    def __init__(
-        self,
-        limits: Limits,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.limits = limits
-        self._clock = clock
-        self._sleep = sleep
-        self._starts: deque[float] = deque()
-        self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(limits.concurrent)
-        self.waited_seconds = 0.0
-
-    def __enter__(self) -> RateGate:
-        self._slots.acquire()
-        while True:
-            with self._lock:
-                now = self._clock()
-                while self._starts and now - self._starts[0] >= self.limits.window_seconds:
-                    self._starts.popleft()
-                if len(self._starts) < self.limits.calls_per_minute:
-                    self._starts.append(now)
-                    return self
-                wait = self.limits.window_seconds - (now - self._starts[0])
-            self.waited_seconds += wait
-            self._sleep(max(wait, 0.001))
-
-    def __exit__(self, *exc: object) -> None:
-        self._slots.release()
-
-
-_GATES: dict[str, RateGate] = {}
-_GATES_LOCK = threading.Lock()
-
-
-def gate_for(tenant_id: str, limits: Limits | None = None) -> RateGate:
-    """One gate per tenant per process, shared by every client of that tenant."""
-    with _GATES_LOCK:
-        gate = _GATES.get(tenant_id)
-        if gate is None or (limits is not None and gate.limits != limits):
-            gate = _GATES[tenant_id] = RateGate(limits or Limits())
-        return gate
-
-
 @dataclass
 class CallStats:
     calls: int = 0
@@ -182,14 +130,19 @@ class XeroClient:
         *,
         retry: RetryPolicy | None = None,
         limits: Limits | None = None,
+        engine: Engine | None = None,
+        limiter: Limiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
+        """`engine`: the CRM database, whose shared limiter paces this client with every other process calling
+        the organisation (without one, a limiter for this process only); `limits` default to Xero's."""
         self.session = session
         self.base = api_url.rstrip("/") + "/api.xro/2.0"
         self.tenant_id = tenant_id
+        self.app_id = str(getattr(session, "client_id", None) or "app")
         self.retry = retry or RetryPolicy()
-        self.gate = gate_for(tenant_id, limits)
+        self.limiter = limiter or limiter_for(engine, limits)
         self.stats = CallStats()
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -285,26 +238,30 @@ class XeroClient:
         all_headers = {"xero-tenant-id": self.tenant_id, "Accept": "application/json", **(headers or {})}
         if idempotency_key:
             all_headers["Idempotency-Key"] = idempotency_key
-        retryable_write = method == "GET" or bool(idempotency_key)
-        attempt = 0
-        rate_waits = 0
-        while True:
-            attempt += 1
+        retryable = method == "GET" or bool(idempotency_key)
+        where = f"{method} {path}"
+        tries = {"transient": 0, "rate": 0}
+
+        def once() -> requests.Response:
             try:
-                with self.gate:
+                with self.limiter.call(self.tenant_id, self.app_id) as waited:
+                    self.stats.waited_seconds += waited
                     self.stats.calls += 1
                     self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
                     response = self.session.request(
                         method, url, params=params, json=json, headers=all_headers, timeout=self.retry.timeout
                     )
+            except DayBudgetSpent as exc:
+                raise DailyLimitReached(
+                    f"{where}: the organisation's daily call budget is spent (retry after {exc.retry_after:.0f} s)",
+                    problem="day",
+                    retry_after=exc.retry_after,
+                ) from None
             except (requests.ConnectionError, requests.Timeout) as exc:
-                if not retryable_write or attempt >= self.retry.max_attempts:
-                    raise XeroUnavailable(
-                        f"{method} {path}: {type(exc).__name__} after {attempt} attempts"
-                    ) from None
-                self._backoff(method, path, attempt, type(exc).__name__)
-                continue
-
+                tries["transient"] += 1
+                if not retryable:
+                    raise XeroUnavailable(f"{where}: {type(exc).__name__} after 1 attempts") from None
+                raise _Transient(type(exc).__name__, None) from None
             status = response.status_code
             if status < 400 or status == 304:
                 return response
@@ -314,47 +271,89 @@ class XeroClient:
                 self.stats.rate_limited += 1
                 if problem == "day" or retry_after > self.retry.max_retry_after:
                     raise DailyLimitReached(
-                        f"{method} {path}: Xero's daily call limit is spent (retry after {retry_after:.0f} s)",
+                        f"{where}: Xero's daily call limit is spent (retry after {retry_after:.0f} s)",
                         problem=problem,
                         retry_after=retry_after,
                     )
-                rate_waits += 1
-                if rate_waits > self.retry.max_rate_limit_waits:
-                    raise XeroRateLimited(
-                        f"{method} {path}: still rate limited ({problem}) after {rate_waits - 1} waits",
-                        problem=problem,
-                        retry_after=retry_after,
-                    )
-                log.warning(
-                    "Xero rate limit (%s) on %s %s: waiting %.1f s as Retry-After asks",
-                    problem,
-                    method,
-                    path,
-                    retry_after,
-                )
-                self.stats.waited_seconds += retry_after
-                self._sleep(retry_after)
-                continue
-            if status in _TRANSIENT_STATUS and retryable_write and attempt < self.retry.max_attempts:
-                self._backoff(method, path, attempt, f"HTTP {status}")
-                continue
+                tries["rate"] += 1
+                raise _RateLimited(problem, retry_after)
+            if status in _TRANSIENT_STATUS and retryable:
+                tries["transient"] += 1
+                raise _Transient(f"HTTP {status}", response)
             raise _error_for(method, path, response)
 
-    def _backoff(self, method: str, path: str, attempt: int, reason: str) -> None:
-        delay = min(self.retry.backoff_max, self.retry.backoff_base * 2 ** (attempt - 1))
-        delay *= 0.5 + self._rng.random() / 2  # jitter: many workers must not retry in lockstep
-        self.stats.retries += 1
-        self.stats.waited_seconds += delay
-        log.warning(
-            "Xero %s %s failed (%s); retry %d of %d in %.2f s",
-            method,
-            path,
-            reason,
-            attempt,
-            self.retry.max_attempts - 1,
-            delay,
+        def stop(state: RetryCallState) -> bool:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, _RateLimited):
+                return tries["rate"] > self.retry.max_rate_limit_waits
+            return tries["transient"] >= self.retry.max_attempts
+
+        def wait(state: RetryCallState) -> float:
+            error = state.outcome.exception() if state.outcome else None
+            if isinstance(error, _RateLimited):
+                return error.retry_after
+            delay = min(self.retry.backoff_max, self.retry.backoff_base * 2 ** (tries["transient"] - 1))
+            return delay * (0.5 + self._rng.random() / 2)  # jitter: many workers must not retry in lockstep
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            self.stats.waited_seconds += delay
+            if isinstance(error, _RateLimited):
+                log.warning(
+                    "Xero rate limit (%s) on %s: waiting %.1f s as Retry-After asks; wait %d of %d",
+                    error.problem,
+                    where,
+                    delay,
+                    tries["rate"],
+                    self.retry.max_rate_limit_waits,
+                )
+                return
+            self.stats.retries += 1
+            log.warning(
+                "Xero %s failed (%s); retry %d of %d in %.2f s",
+                where,
+                error,
+                tries["transient"],
+                self.retry.max_attempts - 1,
+                delay,
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception_type((_Transient, _RateLimited)),
+            stop=stop,
+            wait=wait,
+            before_sleep=before_sleep,
+            sleep=self._sleep,
+            reraise=True,
         )
-        self._sleep(delay)
+        try:
+            return retrying(once)
+        except _RateLimited as exc:
+            raise XeroRateLimited(
+                f"{where}: still rate limited ({exc.problem}) after {tries['rate'] - 1} waits",
+                problem=exc.problem,
+                retry_after=exc.retry_after,
+            ) from None
+        except _Transient as exc:
+            if exc.response is not None:
+                raise _error_for(method, path, exc.response) from None
+            raise XeroUnavailable(f"{where}: {exc} after {tries['transient']} attempts") from None
+
+
+class _Transient(Exception):
+    """A fault worth retrying (a reset, a timeout, a 5xx); `response` is the 5xx answer if there was one."""
+
+    def __init__(self, reason: str, response: requests.Response | None) -> None:
+        super().__init__(reason)
+        self.response = response
+
+
+class _RateLimited(Exception):
+    def __init__(self, problem: str, retry_after: float) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.retry_after = retry_after
 
 
 def _retry_after(response: requests.Response) -> float:

@@ -7,12 +7,12 @@ run a task in this process or, to kill it for real, in a subprocess (`tests.chao
 what the tasks return through XCom: JSON-able dicts.
 
 What differs from the DAGs is configuration only: the client's timeouts (`retry`, short so a held call costs a
-second, not two minutes) and in-process pacing (`limits`; the sandbox under test has no limits, and one gate per
-tenant is shared by every test in the process).
+second, not two minutes) and the limiter's limits (`FAST_LIMITS`, from the environment).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from xero_crm_sync import db
 from xero_crm_sync.connections import ConnectionStore
 from xero_crm_sync.settings import Settings
-from xero_crm_sync.xero_client import Limits, RetryPolicy, gate_for
+from xero_crm_sync.xero_client import RetryPolicy
 
 # The DAG's tasks, in order, per DAG.
 DAG_TASKS: dict[str, tuple[str, ...]] = {
@@ -31,7 +31,8 @@ DAG_TASKS: dict[str, tuple[str, ...]] = {
 }
 # Airflow retries per task (the DAGs' default_args).
 DAG_RETRIES = {"xero_import": 2, "xero_push": 2, "xero_order_invoices": 3}
-FAST_LIMITS = Limits(calls_per_minute=100_000, concurrent=5)
+# The client's limits (read by `xero_crm_sync.limiter` from the environment, in this process and in subprocesses).
+FAST_LIMITS = {"XERO_LIMIT_PER_MINUTE": "100000", "XERO_LIMIT_PER_DAY": "1000000"}
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def runnable(dag_id: str, env: TaskEnv) -> bool:
 
 def run_task(task: str, env: TaskEnv, run_id: str, xcom: dict[str, Any]) -> dict[str, Any]:
     """Run one task as its DAG does; `xcom` holds the results of the run's earlier tasks by task name."""
-    gate_for(env.tenant_id, FAST_LIMITS)  # this process's pacing gate for the tenant (see module docs)
+    os.environ.update(FAST_LIMITS)  # the shared limiter's limits for this process (see module docs)
     engine, store, policy = env.engine, env.store, env.policy
     if task == "extract":
         from xero_crm_sync import import_run

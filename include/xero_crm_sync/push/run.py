@@ -558,7 +558,9 @@ def make_client(
     """A client for the connection, as import_run.make_client makes it, without importing the import's pandas and
     Great Expectations (seconds of start-up a latency-sensitive order run should not pay)."""
     allow_loopback_http(settings.xero_identity_url, settings.xero_api_url)
-    return XeroClient(store.session(info.id, settings), settings.xero_api_url, info.tenant_id, **kwargs)
+    return XeroClient(
+        store.session(info.id, settings), settings.xero_api_url, info.tenant_id, engine=store.engine, **kwargs
+    )
 
 
 def push_connections(
