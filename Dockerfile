@@ -1,25 +1,37 @@
-# The xero-crm-sync image: Airflow's official image extended with this project's pinned requirements, the way
-# Airflow's docs recommend for anything beyond a quick test (never _PIP_ADDITIONAL_REQUIREMENTS, which installs
-# on every container start and can resolve to different versions on different workers).
+# The xero-crm-sync production image: Airflow's official image extended with this project's pinned RUNTIME
+# requirements, the way Airflow's docs recommend for anything beyond a quick test (never
+# _PIP_ADDITIONAL_REQUIREMENTS, which installs on every container start and can resolve to different versions on
+# different workers).
 #
-#   docker compose build            # or: docker build -t xero-crm-sync .
+#   docker build -t xero-crm-sync .                                  # production: the last stage, `runtime`
+#   docker build --target sandbox -t xero-crm-sync-sandbox .         # the local Xero sandbox (development only)
 #
-# The image is self-contained (dags, plugins, include and sql are copied in); docker-compose.yaml also mounts
-# them so that edits show up without a rebuild during development.
+# The runtime image has requirements.txt only (no pytest, playwright, hypothesis, ruff, py-spy: those are in
+# requirements-dev.txt) and no sandbox (include/xero_sandbox is never copied into it). It is self-contained (dags,
+# plugins, include/xero_crm_sync and sql are copied in); docker-compose.yaml also mounts them for development.
 ARG AIRFLOW_VERSION=3.3.2
 ARG PYTHON_VERSION=3.11
-FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION}
+FROM apache/airflow:${AIRFLOW_VERSION}-python${PYTHON_VERSION} AS base
 
-# requirements.txt pins every package (apache-airflow itself included, to the image's version), so every
+# requirements.txt pins every runtime package (apache-airflow itself included, to the image's version), so every
 # scheduler, worker and api-server runs exactly the versions the test suite ran.
 COPY --chown=airflow:0 requirements.txt /opt/airflow/requirements.txt
 RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt
+# settings.PROJECT_ROOT is the folder holding include/ and sql/: include/ is imported from PYTHONPATH.
+ENV PYTHONPATH=/opt/airflow/include:/opt/airflow/plugins \
+    XERO_CRM_VAR_DIR=/opt/airflow/var
 
-# The project: plain Python packages in include/ (no airflow imports), the Airflow adapters in plugins/, the DAGs,
-# and the SQL the transforms and migrations run. settings.PROJECT_ROOT is the folder holding include/ and sql/.
-COPY --chown=airflow:0 include /opt/airflow/include
+# The local Xero sandbox for docker-compose's development stack, with the development requirements it needs.
+# Never deployed: `docker build` without --target builds the runtime stage below, which does not derive from this.
+FROM base AS sandbox
+COPY --chown=airflow:0 requirements-dev.txt /opt/airflow/requirements-dev.txt
+RUN pip install --no-cache-dir -r /opt/airflow/requirements.txt -r /opt/airflow/requirements-dev.txt
+COPY --chown=airflow:0 include/xero_sandbox /opt/airflow/include/xero_sandbox
+
+# Production (the default target): the integration's own package, its Airflow adapters, the DAGs and the SQL the
+# transforms and migrations run.
+FROM base AS runtime
+COPY --chown=airflow:0 include/xero_crm_sync /opt/airflow/include/xero_crm_sync
 COPY --chown=airflow:0 sql /opt/airflow/sql
 COPY --chown=airflow:0 plugins /opt/airflow/plugins
 COPY --chown=airflow:0 dags /opt/airflow/dags
-ENV PYTHONPATH=/opt/airflow/include:/opt/airflow/plugins \
-    XERO_CRM_VAR_DIR=/opt/airflow/var

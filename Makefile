@@ -34,10 +34,12 @@ help:
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt pyproject.toml
+# The clone is a development checkout: runtime (requirements.txt, what the image installs) and development and test
+# packages (requirements-dev.txt, constrained by the runtime pins) go into one .venv.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/pip install -q "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -r requirements-dev.txt
 	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
 	@touch $@
 
@@ -77,8 +79,9 @@ lint: install
 sandbox: install
 	$(BIN)/python -m xero_sandbox serve --port 8765 --seed 1 --contacts 500
 
+# `airflow standalone` starts its components as `airflow` processes found on PATH: the venv's bin/ goes first.
 airflow: install .env
-	$(BIN)/python -m xero_crm_sync.cli airflow-standalone
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m xero_crm_sync airflow-standalone
 
 bench: install .env
 	$(BIN)/python -m bench.run
@@ -86,9 +89,11 @@ bench: install .env
 chaos: install .env
 	$(BIN)/python -m tests.chaos.report
 
-# Re-pin requirements.txt from requirements.in (run after editing requirements.in).
+# Re-pin requirements.txt from requirements.in (runtime) and requirements-dev.txt from requirements-dev.in
+# (development and tests, constrained by the runtime pins). Run after editing either .in file.
 lock: install
 	$(BIN)/uv pip compile requirements.in --python-version 3.11 --no-header -o requirements.txt
+	$(BIN)/uv pip compile requirements-dev.in --python-version 3.11 --no-header -o requirements-dev.txt
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache test-artifacts
