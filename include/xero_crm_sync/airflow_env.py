@@ -27,6 +27,11 @@ def airflow_environ(base: Mapping[str, str] | None = None, home: Path | None = N
     env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(PROJECT_ROOT / "plugins"), env.get("PYTHONPATH")) if p
     )
+    # `airflow standalone` starts its scheduler, dag-processor, triggerer and api-server as `airflow` processes
+    # looked up on PATH: the virtualenv's bin/ must come first, or they die with FileNotFoundError on a shell
+    # where the venv is not activated (`make airflow` on a fresh clone).
+    bin_dir = str(Path(airflow_bin()).parent) if os.path.isabs(airflow_bin()) else None
+    env["PATH"] = os.pathsep.join(p for p in (bin_dir, env.get("PATH", os.defpath)) if p)
     return env
 
 

@@ -267,7 +267,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_airflow(args: argparse.Namespace) -> int:
     from xero_crm_sync import demo
 
-    return demo.airflow_standalone(contacts=args.contacts, seed=args.seed, port=args.sandbox_port)
+    return demo.airflow_standalone(
+        contacts=args.contacts, seed=args.seed, port=args.sandbox_port, api_port=args.api_port
+    )
 
 
 def cmd_webhooks(args: argparse.Namespace) -> int:
@@ -390,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contacts", type=int, default=500)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--sandbox-port", type=int, default=8765)
+    p.add_argument(
+        "--api-port", type=int, default=8080, help="the Airflow UI and API (AIRFLOW__API__PORT wins)"
+    )
     p.set_defaults(func=cmd_airflow)
     return parser
 

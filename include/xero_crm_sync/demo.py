@@ -205,9 +205,10 @@ def _push_summary(engine: Any, writes: list[str]) -> str:
     return "\n".join(lines)
 
 
-def airflow_standalone(*, contacts: int = 500, seed: int = 1, port: int = 8765) -> int:
+def airflow_standalone(*, contacts: int = 500, seed: int = 1, port: int = 8765, api_port: int = 8080) -> int:
     """`make airflow`: the sandbox on a fixed port, both demo organisations connected, and `airflow standalone`
-    (scheduler, api-server on :8080, triggerer) running this project's DAGs against it. Ctrl-C stops everything."""
+    (scheduler, dag-processor, api-server on `api_port`, triggerer) running this project's DAGs against it.
+    Ctrl-C stops everything."""
     from xero_crm_sync.connect import connect
     from xero_crm_sync.oauth import AppCredentials
     from xero_sandbox.server import SandboxServer
@@ -233,8 +234,12 @@ def airflow_standalone(*, contacts: int = 500, seed: int = 1, port: int = 8765) 
                 announce=lambda _m: None,
             )
         env = airflow_environ()
+        env.setdefault("AIRFLOW__API__PORT", str(api_port))
+        env.setdefault("AIRFLOW__API__HOST", "127.0.0.1")  # a development stack: loopback only
         print(
-            f"sandbox {sandbox.url}; CRM {url}; Airflow UI http://127.0.0.1:8080 (credentials printed below)"
+            f"sandbox {sandbox.url}; CRM {url}; Airflow UI http://127.0.0.1:{env['AIRFLOW__API__PORT']} "
+            "(credentials printed below)",
+            flush=True,
         )
         try:
             return run_airflow(["standalone"], env)
