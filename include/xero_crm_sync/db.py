@@ -16,7 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from xero_crm_sync.settings import PROJECT_ROOT, get_settings
@@ -83,11 +83,6 @@ def bind_time(value: datetime, dialect: str) -> Any:
     if dialect == "sqlite":
         return value.strftime("%Y-%m-%d %H:%M:%S.%f")
     return value
-
-
-def dialect_name(conn: Connection | Engine) -> str:
-    """'sqlite' or 'postgresql'."""
-    return conn.dialect.name
 
 
 @contextmanager
@@ -194,13 +189,21 @@ def run_sql_file(conn: Connection, path: str | Path, params: Mapping[str, Any] |
     params = dict(params or {})
     counts: list[int] = []
     for statement in split_statements(read_sql(path)):
-        names = parameter_names(statement)
-        missing = names - params.keys()
-        if missing:
-            raise KeyError(f"{path}: statement needs parameters {sorted(missing)}")
-        result = conn.execute(text(_escape_literal_colons(statement)), {k: params[k] for k in names})
+        result = execute_statement(conn, statement, params, source=str(path))
         counts.append(result.rowcount if result.rowcount is not None else -1)
     return counts
+
+
+def execute_statement(
+    conn: Connection, statement: str, params: Mapping[str, Any], *, source: str = "statement"
+) -> CursorResult[Any]:
+    """Run one statement of a SQL file with the parameters it names (comments and literals are not read for
+    parameters); a parameter it names and `params` lacks is a KeyError naming `source`."""
+    names = parameter_names(statement)
+    missing = names - params.keys()
+    if missing:
+        raise KeyError(f"{source}: statement needs parameters {sorted(missing)}")
+    return conn.execute(text(_escape_literal_colons(statement)), {k: params[k] for k in names})
 
 
 # --- planner statistics ------------------------------------------------------------------------------------

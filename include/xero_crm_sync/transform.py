@@ -25,10 +25,9 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, column, exists, false, select, table, text, true, update
 
-from xero_crm_sync import db, staging
+from xero_crm_sync import db, echo, staging
 from xero_crm_sync.company_settings import CompanySettings, get_company_settings
 from xero_crm_sync.crashpoints import crash_point
-from xero_crm_sync.push import sqlfiles
 from xero_crm_sync.rules import b2c, enrichment, matching
 
 log = logging.getLogger(__name__)
@@ -297,6 +296,23 @@ def enrich_from_secondary(conn: Connection, ctx: ImportContext) -> int:
     return len(changes)
 
 
+def _adopt(record_type: str) -> Callable[[Connection, ImportContext], int]:
+    def run(conn: Connection, ctx: ImportContext) -> int:
+        return echo.adopt_imported(
+            conn,
+            record_type,
+            operating_company_id=ctx.operating_company_id,
+            connection_id=ctx.connection_id,
+            run_id=ctx.run_id,
+        )
+
+    return run
+
+
+adopt_imported_customers = _adopt("sales_ledger")
+adopt_imported_products = _adopt("product")
+
+
 # --- the ordered steps -------------------------------------------------------------------------------------
 
 PRIMARY_STEPS: tuple[Step, ...] = (
@@ -321,11 +337,11 @@ PRIMARY_STEPS: tuple[Step, ...] = (
     sql_step("payments", "120_upsert_payments.sql"),
     sql_step("payment_status", "130_update_payment_status.sql"),
     sql_step("overdue_notifications", "140_notify_overdue_invoices.sql"),
-    # What this load wrote into customers and products is what Xero holds: record it as pushed, as the push does
-    # before its diff. Otherwise a change Xero made and then undid (a contact archived, then restored) would look,
-    # at the next import, like a CRM edit waiting for the push, and the import would refuse to apply it.
-    sql_step("adopt_imported_customers", sqlfiles.ADOPT_CUSTOMERS.name, directory=sqlfiles.PUSH_SQL),
-    sql_step("adopt_imported_products", sqlfiles.ADOPT_PRODUCTS.name, directory=sqlfiles.PUSH_SQL),
+    # The echo rule (echo.py): what this load wrote into customers and products is what Xero holds, so it is
+    # recorded as pushed. Otherwise a change Xero made and then undid (a contact archived, then restored) would
+    # look, at the next import, like a CRM edit waiting for the push, and the import would refuse to apply it.
+    Step("adopt_imported_customers", adopt_imported_customers, source=echo.ADOPT_SQL["sales_ledger"].name),
+    Step("adopt_imported_products", adopt_imported_products, source=echo.ADOPT_SQL["product"].name),
     sql_step("history", "900_record_import_history.sql"),
 )
 

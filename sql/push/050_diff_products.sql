@@ -15,8 +15,7 @@ WHERE f.operating_company_id = :operating_company_id
        OR EXISTS (SELECT 1 FROM sync_error e
                   WHERE e.connection_id = :connection_id AND e.direction = 'export'
                     AND e.record_type = 'product' AND e.record_id = f.id AND e.status = 'retrying'))
-  AND NOT EXISTS (SELECT 1 FROM export_queue q
-                  WHERE q.record_type = 'product' AND q.record_id = f.id AND q.state IN ('waiting', 'in_progress'))
+  AND NOT EXISTS (SELECT 1 FROM export_in_flight q WHERE q.record_type = 'product' AND q.record_id = f.id)
   AND (CAST(:order_id AS BIGINT) IS NULL
        OR f.id IN (SELECT l.product_id FROM sales_order_line l WHERE l.sales_order_id = CAST(:order_id AS BIGINT)))
 ORDER BY f.id;

@@ -71,27 +71,16 @@ ON CONFLICT (operating_company_id, accounting_code) DO UPDATE SET
     last_accounting_import_date = excluded.last_accounting_import_date,
     updated_at = excluded.updated_at
 WHERE sales_ledger.do_not_import = FALSE
-  AND NOT EXISTS (SELECT 1 FROM export_queue q
-                  WHERE q.record_type = 'sales_ledger' AND q.record_id = sales_ledger.id
-                    AND q.state IN ('waiting', 'in_progress'))
-  -- The echo rule above; the mirror fields hashed as sql/push/010_adopt_imported_customers.sql does.
+  AND NOT EXISTS (SELECT 1 FROM export_in_flight q
+                  WHERE q.record_type = 'sales_ledger' AND q.record_id = sales_ledger.id)
+  -- The echo rule above, push -> import (the hashes: sql/views/010_push_customer_fields.sql).
   AND NOT EXISTS (
     SELECT 1
-    FROM push_customer_fields f
-    JOIN val_contacts e ON e.connection_id = :connection_id AND e.xero_id = f.accounting_code
-    WHERE f.id = sales_ledger.id
-      AND f.last_export_hash IS NOT NULL
-      AND f.fields_hash <> f.last_export_hash
-      AND f.last_export_hash = md5(
-          COALESCE(e.name, '') || '|' || COALESCE(e.email_address, '') || '|' || COALESCE(e.default_currency, '')
-          || '|' || COALESCE(e.contact_status, '') || '|'
-          || COALESCE(e.accounts_receivable_tax_type, '') || '|' || COALESCE(e.tax_number, '') || '|'
-          || COALESCE(e.phone, '') || '|' || COALESCE(e.mobile, '') || '|'
-          || COALESCE(e.address_line1, '') || '|' || COALESCE(e.address_line2, '') || '|'
-          || COALESCE(e.city, '') || '|' || COALESCE(e.region, '') || '|' || COALESCE(e.postal_code, '') || '|'
-          || COALESCE(e.country, '') || '|'
-          || CASE WHEN f.has_person THEN COALESCE(e.first_name, '') ELSE '' END || '|'
-          || CASE WHEN f.has_person THEN COALESCE(e.last_name, '') ELSE '' END))
+    FROM push_customer_mirror m
+    WHERE m.id = sales_ledger.id AND m.connection_id = :connection_id
+      AND m.last_export_hash IS NOT NULL
+      AND m.fields_hash <> m.last_export_hash
+      AND m.last_export_hash = m.mirror_hash)
   AND (sales_ledger.account_number, sales_ledger.name, sales_ledger.display_description, sales_ledger.currency_code,
        sales_ledger.tax_type, sales_ledger.tax_number, sales_ledger.email, sales_ledger.phone, sales_ledger.mobile,
        sales_ledger.address_line1, sales_ledger.address_line2, sales_ledger.city, sales_ledger.region,

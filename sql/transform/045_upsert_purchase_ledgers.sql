@@ -55,9 +55,8 @@ ON CONFLICT (operating_company_id, accounting_code) DO UPDATE SET
     last_accounting_import_date = excluded.last_accounting_import_date,
     updated_at = excluded.updated_at
 WHERE purchase_ledger.do_not_import = FALSE
-  AND NOT EXISTS (SELECT 1 FROM export_queue q
-                  WHERE q.record_type = 'purchase_ledger' AND q.record_id = purchase_ledger.id
-                    AND q.state IN ('waiting', 'in_progress'))
+  AND NOT EXISTS (SELECT 1 FROM export_in_flight q
+                  WHERE q.record_type = 'purchase_ledger' AND q.record_id = purchase_ledger.id)
   AND (purchase_ledger.account_number, purchase_ledger.name, purchase_ledger.currency_code, purchase_ledger.tax_type,
        purchase_ledger.tax_number, purchase_ledger.email, purchase_ledger.phone, purchase_ledger.mobile,
        purchase_ledger.address_line1, purchase_ledger.address_line2, purchase_ledger.city, purchase_ledger.region,

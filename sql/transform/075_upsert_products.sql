@@ -34,19 +34,15 @@ ON CONFLICT (operating_company_id, accounting_code) DO UPDATE SET
     last_accounting_import_date = excluded.last_accounting_import_date,
     updated_at = excluded.updated_at
 WHERE product.do_not_import = FALSE
-  AND NOT EXISTS (SELECT 1 FROM export_queue q
-                  WHERE q.record_type = 'product' AND q.record_id = product.id
-                    AND q.state IN ('waiting', 'in_progress'))
-  -- The echo rule; the mirror fields hashed as push_product_fields (0050_push.sql) hashes the CRM fields.
-  AND NOT (product.last_export_hash IS NOT NULL
-           AND product.last_export_hash = md5(
-               COALESCE(excluded.code, '') || '|' || COALESCE(excluded.name, '') || '|'
-               || COALESCE(excluded.description, '') || '|'
-               || COALESCE(CAST(CAST(ROUND(excluded.sell_price * 10000) AS BIGINT) AS TEXT), '') || '|'
-               || COALESCE(excluded.sales_account_code, '') || '|' || COALESCE(excluded.sales_tax_type, '') || '|'
-               || COALESCE(CAST(CAST(ROUND(excluded.cost_price * 10000) AS BIGINT) AS TEXT), '') || '|'
-               || COALESCE(excluded.purchase_account_code, ''))
-           AND product.last_export_hash <> (SELECT f.fields_hash FROM push_product_fields f WHERE f.id = product.id))
+  AND NOT EXISTS (SELECT 1 FROM export_in_flight q WHERE q.record_type = 'product' AND q.record_id = product.id)
+  -- The echo rule, push -> import (the hashes: sql/views/020_push_product_fields.sql).
+  AND NOT EXISTS (
+    SELECT 1
+    FROM push_product_mirror m
+    WHERE m.id = product.id AND m.connection_id = :connection_id
+      AND m.last_export_hash IS NOT NULL
+      AND m.fields_hash <> m.last_export_hash
+      AND m.last_export_hash = m.mirror_hash)
   AND (product.code, product.name, product.description, product.purchase_description, product.sell_price,
        product.cost_price, product.sales_account_code, product.purchase_account_code, product.sales_tax_type,
        product.purchase_tax_type, product.inventory_asset_account_code, product.is_tracked, product.is_sold,

@@ -119,3 +119,75 @@ def test_one_primary_and_one_secondary_per_company_and_one_company_per_organisat
     with db.begin(url) as conn:
         conn.execute(text("UPDATE xero_connection SET status = 'disconnected' WHERE tenant_id = 'org-1'"))
     _connect(url, company_id, "primary", "org-3")
+
+
+# The commit before the push's views moved from migrations 0050-0052 into sql/views/ (main's history is never
+# rewritten, so any clone has it).
+_BEFORE_VIEWS = "cf88461"
+_FORMER_FILES = (
+    "0050_push.sql",
+    "0051_push_person_placeholder.sql",
+    "0052_push_on_stop_is_not_archive.sql",
+)
+
+
+def _former_migrations(tmp_path):
+    """The migrations as a database that applied the former 0050-0052 (views inside) ran them."""
+    import shutil
+    import subprocess
+
+    directory = tmp_path / "former"
+    directory.mkdir()
+    for path in migrate.MIGRATIONS_DIR.glob("*.sql"):
+        if not path.name.startswith("0050_"):
+            shutil.copy(path, directory / path.name)
+    for name in _FORMER_FILES:
+        shown = subprocess.run(
+            ["git", "-C", str(migrate.MIGRATIONS_DIR), "show", f"{_BEFORE_VIEWS}:sql/migrations/{name}"],
+            capture_output=True,
+            text=True,
+        )
+        assert shown.returncode == 0, f"this test reads the former {name} from git history: {shown.stderr}"
+        (directory / name).write_text(shown.stdout, encoding="utf-8")
+    return directory
+
+
+def test_a_database_that_applied_the_former_view_migrations_migrates_cleanly(crm_url, tmp_path, caplog):
+    with db.begin(crm_url) as conn:
+        migrate.apply_migrations(conn, _former_migrations(tmp_path))
+        migrate.sync_registry_tables(conn)
+        company_id = migrate.seed_demo(conn)
+        conn.execute(
+            text("INSERT INTO sales_ledger (operating_company_id, name, status, on_stop_source)"
+                 " VALUES (:c, 'Held', 'On Stop', 'user')"),
+            {"c": company_id},
+        )  # fmt: skip
+    caplog.set_level("WARNING", logger="xero_crm_sync.migrate")
+    done = migrate.migrate(crm_url)
+    assert done == [f"create view {name}" for name in migrate.view_names()]
+    assert not caplog.records, "an applied migration whose text moved is not a warning"
+    assert migrate.migrate(crm_url) == []
+    with db.begin(crm_url) as conn:
+        checksums = dict(conn.execute(text("SELECT version, checksum FROM schema_migrations")).all())
+        status = conn.execute(text("SELECT contact_status FROM push_customer_fields")).scalar_one()
+        conn.execute(text("SELECT id, mirror_hash FROM push_customer_mirror")).all()
+    current = {m.version: m.checksum() for m in migrate.discover("sqlite")}
+    assert checksums["0050"] == current["0050"]
+    assert {"0051", "0052"} <= checksums.keys()  # retired: kept as history
+    assert status == "ACTIVE"  # the views are the files' (a user's On Stop is not pushed as ARCHIVED)
+
+
+def test_a_changed_view_file_is_recreated_and_a_missing_view_restored(crm_url, tmp_path, monkeypatch):
+    migrate.migrate(crm_url)
+    with db.begin(crm_url) as conn:
+        conn.exec_driver_sql("DROP VIEW export_in_flight")
+    assert migrate.migrate(crm_url) == [f"create view {name}" for name in migrate.view_names()]
+    views = tmp_path / "views"
+    views.mkdir()
+    for path in migrate.view_files():
+        (views / path.name).write_text(path.read_text(encoding="utf-8"), encoding="utf-8")
+    (views / "900_extra.sql").write_text("CREATE VIEW extra_view AS SELECT 1 AS one;\n", encoding="utf-8")
+    monkeypatch.setattr(migrate, "VIEWS_DIR", views)
+    assert "create view extra_view" in migrate.migrate(crm_url)
+    with db.begin(crm_url) as conn:
+        assert conn.execute(text("SELECT one FROM extra_view")).scalar_one() == 1

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from tests.push.conftest import add_customer, add_product, update
-from xero_crm_sync import db, migrate
+from xero_crm_sync import db, echo, migrate
 from xero_crm_sync.connections import utcnow
 from xero_crm_sync.push import ledger, sqlfiles
 
@@ -34,20 +34,16 @@ def crm(crm_url: str) -> Iterator[tuple[Engine, int, int]]:
 
 
 def diff(engine: Engine, oc: int, connection_id: int, kind: str = "customers") -> dict[int, str]:
-    adopt, select = (
-        (sqlfiles.ADOPT_CUSTOMERS, sqlfiles.DIFF_CUSTOMERS)
+    record_type, select = (
+        ("sales_ledger", sqlfiles.DIFF_CUSTOMERS)
         if kind == "customers"
-        else (sqlfiles.ADOPT_PRODUCTS, sqlfiles.DIFF_PRODUCTS)
+        else ("product", sqlfiles.DIFF_PRODUCTS)
     )
-    params = {
-        "operating_company_id": oc,
-        "connection_id": connection_id,
-        "only_id": None,
-        "order_id": None,
-        "run_id": None,
-    }
+    params = {"operating_company_id": oc, "connection_id": connection_id, "only_id": None, "order_id": None}
     with engine.begin() as conn:
-        sqlfiles.execute(conn, adopt, params)
+        echo.adopt_imported(
+            conn, record_type, operating_company_id=oc, connection_id=connection_id, run_id=None
+        )
         return {row.id: row.fields_hash for row in sqlfiles.fetch(conn, select, params)}
 
 

@@ -1,7 +1,7 @@
 """The push, CRM -> Xero (P1-P9): customers to Contacts, products to Items, confirmed orders to Draft invoices.
 
 Modules, in the order a push uses them:
-- `sqlfiles`: run the steps in `sql/push/` (diffs, adopting imported values, mirror matching, order reads);
+- `sqlfiles`: run the steps in `sql/push/` (diffs, mirror matching, order reads); the echo rule is `echo.py`;
 - `payloads`: CRM rows -> Xero elements (pure): contacts (template defaults on creation only), items, invoices;
 - `matching`: link a new customer to an existing Xero contact before creating one (pure; P9);
 - `batches`: chunks of at most 50 and content-derived Idempotency-Keys (pure);

@@ -21,9 +21,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, bindparam, text
+from sqlalchemy import Connection, Engine, bindparam, text
 
-from xero_crm_sync import scheduling
+from xero_crm_sync import echo, scheduling
 from xero_crm_sync.company_settings import template_contact_id
 from xero_crm_sync.connections import ConnectionInfo, ConnectionStore, skip_message, utcnow
 from xero_crm_sync.crashpoints import crash_point
@@ -291,15 +291,17 @@ def resume(
 # --- customers ---------------------------------------------------------------------------------------------
 
 
+def _adopt_imported(conn: Connection, info: ConnectionInfo, record_type: str) -> int:
+    """The echo rule before a diff: what Xero already holds (as the last import read it) is not sent back."""
+    return echo.adopt_imported(
+        conn, record_type, operating_company_id=info.operating_company_id, connection_id=info.id, run_id=None
+    )
+
+
 def _customers(engine: Engine, info: ConnectionInfo, only_id: int | None) -> list[payloads.CustomerFields]:
-    params = {
-        "operating_company_id": info.operating_company_id,
-        "connection_id": info.id,
-        "only_id": only_id,
-        "run_id": None,  # adopt every customer, not only those one import run read
-    }
+    params = {"operating_company_id": info.operating_company_id, "connection_id": info.id, "only_id": only_id}
     with engine.begin() as conn:
-        sqlfiles.execute(conn, sqlfiles.ADOPT_CUSTOMERS, params)
+        _adopt_imported(conn, info, "sales_ledger")
         rows = sqlfiles.fetch(conn, sqlfiles.DIFF_CUSTOMERS, params)
     return [payloads.CustomerFields.from_row(row) for row in rows]
 
@@ -489,10 +491,9 @@ def push_products(
             "operating_company_id": info.operating_company_id,
             "connection_id": info.id,
             "order_id": order_id,
-            "run_id": None,  # adopt every product, not only those one import run read
         }
         with engine.begin() as conn:
-            sqlfiles.execute(conn, sqlfiles.ADOPT_PRODUCTS, params)
+            _adopt_imported(conn, info, "product")
             rows = sqlfiles.fetch(conn, sqlfiles.DIFF_PRODUCTS, params)
         summary.changed = len(rows)
         members: list[Member] = []
