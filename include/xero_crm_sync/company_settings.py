@@ -6,7 +6,8 @@ it, instead of surfacing mid-run. An operating company without a row uses the de
     S1 display_description            'name' (default) | 'account_number': the label of Sales Ledger records
     S2 b2c_mode, b2c_regex            'manual' (default: users set the flag) | 'regex' (RE2 pattern on the name)
     S3 missing_records_mode           'active' (default) | 'all' | 'none'; *_include_suppliers / *_include_b2c
-    S4 default_account_manager_id     a CRM user of the same operating company (or none)
+    S4 default_account_manager_id     a CRM user of the same operating company (or none); default: the
+                                      "Unassigned" user, which `migrate` and `connect` create (ensure_defaults)
     S5 default_role_code              a role_code of contacts the missing-record process creates (or none)
     S6 default_company_type_id        a company_type id for companies it creates (or none)
     S7 import_currencies              True (default)
@@ -84,6 +85,36 @@ _UPSERT = text(
         import_currencies = excluded.import_currencies, template_ledger = excluded.template_ledger,
         sync_interval_minutes = excluded.sync_interval_minutes, updated_at = excluded.updated_at"""
 )
+
+
+UNASSIGNED_USER = (
+    "Unassigned"  # S4's default: the CRM user imported ledgers belong to until someone is assigned
+)
+
+# Records the defaults name, created for every operating company (or one), idempotently: the "Unassigned" CRM
+# user, and a settings row whose S4 points at it. A company that already has settings keeps them (S4 set to none
+# on purpose stays none); migration 0240 gave companies created before this their Unassigned manager once.
+_ENSURE_USER = (
+    "INSERT INTO crm_user (operating_company_id, name) SELECT id, :user FROM operating_company WHERE {where}"
+    " ON CONFLICT (operating_company_id, name) DO NOTHING"
+)
+_ENSURE_SETTINGS = (
+    "INSERT INTO integration_settings (operating_company_id, default_account_manager_id)"
+    " SELECT oc.id, u.id FROM operating_company oc"
+    " JOIN crm_user u ON u.operating_company_id = oc.id AND u.name = :user WHERE {where}"
+    " ON CONFLICT (operating_company_id) DO NOTHING"
+)
+
+
+def ensure_defaults(conn: Connection, operating_company_id: int | None = None) -> None:
+    """Create what the settings' defaults need (see above) for one operating company, or for all of them."""
+    params: dict[str, Any] = {"user": UNASSIGNED_USER}
+    where, where_oc = "TRUE", "TRUE"
+    if operating_company_id is not None:
+        where, where_oc = "id = :company_id", "oc.id = :company_id"
+        params["company_id"] = operating_company_id
+    conn.execute(text(_ENSURE_USER.format(where=where)), params)
+    conn.execute(text(_ENSURE_SETTINGS.format(where=where_oc)), params)
 
 
 def get_company_settings(conn: Connection, operating_company_id: int) -> CompanySettings:

@@ -114,6 +114,8 @@ def wait_for_callback(
 def operating_company_id(store: ConnectionStore, name: str, *, create: bool) -> int:
     from sqlalchemy import text
 
+    from xero_crm_sync.company_settings import ensure_defaults
+
     with store.engine.begin() as conn:
         found = conn.execute(text("SELECT id FROM operating_company WHERE name = :n"), {"n": name}).scalar()
         if found is not None:
@@ -124,11 +126,14 @@ def operating_company_id(store: ConnectionStore, name: str, *, create: bool) -> 
                 f"no operating company named {name!r}; known: {', '.join(known) or 'none'} "
                 "(pass --create-operating-company to create it)"
             )
-        return int(
+        company_id = int(
             conn.execute(
                 text("INSERT INTO operating_company (name) VALUES (:n) RETURNING id"), {"n": name}
             ).scalar_one()
         )
+        # Its settings' defaults keep their promise from the first import on: S4's "Unassigned" user exists.
+        ensure_defaults(conn, company_id)
+        return company_id
 
 
 def pick_tenant(

@@ -32,7 +32,7 @@ from pathlib import Path
 from sqlalchemy import Connection, inspect, text
 from sqlalchemy.schema import CreateTable
 
-from xero_crm_sync import db, staging
+from xero_crm_sync import company_settings, db, staging
 
 log = logging.getLogger(__name__)
 
@@ -301,6 +301,8 @@ def migrate(url: str | None = None) -> list[str]:
         done += sync_registry_tables(conn)
         if recreate:
             done += [f"create view {name}" for name in create_views(conn)]
+        # Every operating company gets the records its settings' defaults name (S4's "Unassigned" user).
+        company_settings.ensure_defaults(conn)
     return done
 
 
@@ -321,22 +323,5 @@ def seed_demo(conn: Connection, company_name: str = "Demo Trading Ltd") -> int:
         ),
         {"c": company_id},
     )
-    conn.execute(
-        text(
-            "INSERT INTO crm_user (operating_company_id, name) VALUES (:c, 'Unassigned')"
-            " ON CONFLICT (operating_company_id, name) DO NOTHING"
-        ),
-        {"c": company_id},
-    )
-    user_id = conn.execute(
-        text("SELECT id FROM crm_user WHERE operating_company_id = :c AND name = 'Unassigned'"),
-        {"c": company_id},
-    ).scalar_one()
-    conn.execute(
-        text(
-            "INSERT INTO integration_settings (operating_company_id, default_account_manager_id) VALUES (:c, :u)"
-            " ON CONFLICT (operating_company_id) DO NOTHING"
-        ),
-        {"c": company_id, "u": user_id},
-    )
+    company_settings.ensure_defaults(conn, company_id)
     return company_id
