@@ -90,6 +90,7 @@ class Column:
     source: str | Getter
     type: ColumnType = "text"
     required: bool = False  # validation: the value must be present and parse
+    allowed: tuple[str, ...] = ()  # validation: the values Xero documents for this field (empty: any)
 
     @property
     def getter(self) -> Getter:
@@ -170,6 +171,10 @@ def _tx_lines(name: str) -> Lines:
 
 
 UPDATED = Column("updated_date_utc", "UpdatedDateUTC", "timestamp", required=True)
+# Xero's documented enumerations (xero_accounting.yaml: Invoice.Status, LineAmountTypes, ...); validation holds
+# back a record carrying any other value.
+LINE_AMOUNT_TYPES = ("Exclusive", "Inclusive", "NoTax")
+DOCUMENT_STATUSES = ("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED")
 
 ENTITIES: tuple[Entity, ...] = (
     Entity(
@@ -237,7 +242,12 @@ ENTITIES: tuple[Entity, ...] = (
             Column("contact_id", "ContactID", required=True),
             Column("contact_number", "ContactNumber"),
             Column("account_number", "AccountNumber"),
-            Column("contact_status", "ContactStatus", required=True),
+            Column(
+                "contact_status",
+                "ContactStatus",
+                required=True,
+                allowed=("ACTIVE", "ARCHIVED", "GDPRREQUEST"),
+            ),
             Column("name", "Name", required=True),
             Column("first_name", "FirstName"),
             Column("last_name", "LastName"),
@@ -320,10 +330,10 @@ ENTITIES: tuple[Entity, ...] = (
         columns=(
             Column("invoice_id", "InvoiceID", required=True),
             Column("invoice_number", "InvoiceNumber"),
-            Column("type", "Type", required=True),
+            Column("type", "Type", required=True, allowed=("ACCREC", "ACCPAY")),
             Column("contact_id", "Contact.ContactID", required=True),
-            Column("status", "Status", required=True),
-            Column("line_amount_types", "LineAmountTypes"),
+            Column("status", "Status", required=True, allowed=DOCUMENT_STATUSES),
+            Column("line_amount_types", "LineAmountTypes", allowed=LINE_AMOUNT_TYPES),
             Column("date", "Date", "date"),
             Column("due_date", "DueDate", "date"),
             Column("reference", "Reference"),
@@ -353,10 +363,10 @@ ENTITIES: tuple[Entity, ...] = (
         columns=(
             Column("credit_note_id", "CreditNoteID", required=True),
             Column("credit_note_number", "CreditNoteNumber"),
-            Column("type", "Type", required=True),
+            Column("type", "Type", required=True, allowed=("ACCRECCREDIT", "ACCPAYCREDIT")),
             Column("contact_id", "Contact.ContactID", required=True),
-            Column("status", "Status", required=True),
-            Column("line_amount_types", "LineAmountTypes"),
+            Column("status", "Status", required=True, allowed=DOCUMENT_STATUSES),
+            Column("line_amount_types", "LineAmountTypes", allowed=LINE_AMOUNT_TYPES),
             Column("date", "Date", "date"),
             Column("reference", "Reference"),
             Column("currency_code", "CurrencyCode"),
@@ -381,8 +391,13 @@ ENTITIES: tuple[Entity, ...] = (
             Column("purchase_order_id", "PurchaseOrderID", required=True),
             Column("purchase_order_number", "PurchaseOrderNumber"),
             Column("contact_id", "Contact.ContactID", required=True),
-            Column("status", "Status", required=True),
-            Column("line_amount_types", "LineAmountTypes"),
+            Column(
+                "status",
+                "Status",
+                required=True,
+                allowed=("DRAFT", "SUBMITTED", "AUTHORISED", "BILLED", "DELETED"),
+            ),
+            Column("line_amount_types", "LineAmountTypes", allowed=LINE_AMOUNT_TYPES),
             Column("date", "Date", "date"),
             Column("delivery_date", "DeliveryDate", "date"),
             Column("reference", "Reference"),
@@ -411,7 +426,7 @@ ENTITIES: tuple[Entity, ...] = (
             Column("amount", "Amount", "numeric", required=True),
             Column("currency_rate", "CurrencyRate", "numeric"),
             Column("payment_type", "PaymentType"),
-            Column("status", "Status", required=True),
+            Column("status", "Status", required=True, allowed=("AUTHORISED", "DELETED")),
             Column("reference", "Reference"),
             Column("is_reconciled", "IsReconciled", "bool"),
             UPDATED,

@@ -5,7 +5,7 @@
    and recorded in `schema_migrations`. A version may have a portable file and dialect files: portable first.
 2. The registry-generated staging and validated tables (`staging.metadata`) are created if missing.
 3. Any registry column missing from an existing staging/validated table is added (ALTER TABLE ADD COLUMN), so a
-   change to `entities.ENTITIES` migrates too.
+   change to `entities.ENTITIES` migrates too; a column listed in `staging.RETIRED_COLUMNS` is dropped.
 4. The views (`sql/views/NNN_<what>.sql`: each contract in one file, e.g. the pushed fields and their hash) are
    re-created from their files whenever a file changed, a migration ran or a view is missing. They are dropped
    before pending migrations run (a migration may then alter the tables they read) and created after the
@@ -223,6 +223,12 @@ def sync_registry_tables(conn: Connection) -> list[str]:
                 f"ALTER TABLE {preparer.quote(table.name)} ADD COLUMN {preparer.quote(column.name)} {column_type}"
             )
             done.append(f"add column {table.name}.{column.name}")
+        for name in staging.RETIRED_COLUMNS.get(table.name, ()):
+            if name in have and name not in table.columns:
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {preparer.quote(table.name)} DROP COLUMN {preparer.quote(name)}"
+                )
+                done.append(f"drop column {table.name}.{name}")
     return done
 
 

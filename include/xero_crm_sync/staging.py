@@ -2,14 +2,18 @@
 
 Layers, dbt-style:
 - `stg_<entity>` / `stg_<lines>`: append-only. One row per record per run, typed columns + the raw JSON exactly as
-  Xero sent it, with run_id, connection_id and extracted_at. Conversion never fails: a value that does not parse
-  becomes NULL and its reason goes to `parse_errors`, which validation turns into a quarantine reason.
+  Xero sent it (`raw`, with its digest `raw_digest`), with run_id, connection_id and extracted_at. The raw payload
+  is written once, on the record's row: a line's own JSON is inside it (`raw -> 'LineItems' -> (line_no - 1)`).
+  Conversion never fails: a value that does not parse becomes NULL and its reason goes to `parse_errors`, which
+  validation turns into a quarantine reason.
 - `val_<entity>` / `val_<lines>`: the latest *valid* version of each Xero record per connection (a mirror of Xero),
-  upserted from this run's staged rows that passed validation. The CRM transforms read from here.
+  upserted set-based in SQL from this run's staged rows that passed validation: typed columns only, with
+  `stg_id` pointing at the staged row that holds its raw payload. The CRM transforms read from here.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -86,18 +90,22 @@ def _staging_table(name: str, columns: Iterable[EntityColumn], *, parent: bool) 
             Column("line_no", Integer),
         ]
     )
-    tail = [
-        Column("parse_errors", Text),
-        Column("raw", _JSON, nullable=False),
-    ]
+    tail = [Column("parse_errors", Text)]
     if parent:
-        # pending -> valid | quarantined (set by the validate step for this run).
-        tail.append(Column("validation_status", Text, nullable=False, server_default="pending"))
+        tail += [
+            Column("raw", _JSON, nullable=False),
+            # md5 of `raw` as staged: validation recognises a record identical to its mirrored version by it.
+            Column("raw_digest", Text),
+            # pending -> valid | quarantined (set by the validate step for this run).
+            Column("validation_status", Text, nullable=False, server_default="pending"),
+        ]
     table = Table(f"stg_{name}", metadata, *ident, *position, *_typed_columns(columns), *tail)
-    Index(f"ix_stg_{name}_run", table.c.run_id, table.c.connection_id)
     if parent:
+        Index(f"ix_stg_{name}_run", table.c.run_id, table.c.connection_id)
         Index(f"ix_stg_{name}_xero_id", table.c.connection_id, table.c.xero_id)
     else:
+        # Also serves "this run's lines" (its leading columns): a second (run_id, connection_id) index on a
+        # million line rows only cost writes (dropped by migration 0230).
         Index(f"ix_stg_{name}_parent", table.c.run_id, table.c.connection_id, table.c.parent_id)
     return table
 
@@ -112,9 +120,12 @@ def _validated_table(name: str, columns: Iterable[EntityColumn], *, parent: bool
             Column("line_no", Integer, primary_key=True),
         ]
     )
-    tail = [Column("raw", _JSON, nullable=False)]
+    tail: list[Column] = []
     if parent:
         tail += [
+            # The staged row this version came from: its raw payload is there (written once, in staging).
+            Column("stg_id", BigInteger),
+            Column("raw_digest", Text),
             Column("last_run_id", Text, nullable=False),
             Column("last_extracted_at", DateTime, nullable=False),
         ]
@@ -122,6 +133,15 @@ def _validated_table(name: str, columns: Iterable[EntityColumn], *, parent: bool
     if parent:
         Index(f"ix_val_{name}_run", table.c.connection_id, table.c.last_run_id)
     return table
+
+
+# Columns earlier versions had and the registry's tables no longer have; `migrate` drops them where present.
+# Each line's raw JSON (staging and mirror) and the mirror's copy of every record's raw JSON were the second and
+# third copies of the same payload (the record's staged `raw` holds them all): issue 13, write it once.
+RETIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    **{f"val_{e.name}": ("raw",) for e in ENTITIES},
+    **{f"{prefix}_{ln.name}": ("raw",) for e in ENTITIES for ln in e.lines for prefix in ("stg", "val")},
+}
 
 
 @dataclass(frozen=True)
@@ -159,7 +179,7 @@ class StagedPage:
     max_updated: datetime | None  # largest valid UpdatedDateUTC on the page (naive UTC)
 
 
-Converter = tuple[str, Any, Any, bool]  # column name, getter, parser, is JSON
+Converter = tuple[str, str | None, Any, Any, str]  # column name, top-level key or None, getter, parser, type
 
 
 _CONVERTERS: dict[int, tuple[tuple[EntityColumn, ...], tuple[Converter, ...]]] = {}
@@ -167,24 +187,52 @@ _CONVERTERS: dict[int, tuple[tuple[EntityColumn, ...], tuple[Converter, ...]]] =
 
 def _converters(columns: tuple[EntityColumn, ...]) -> tuple[Converter, ...]:
     """Each column's getter and parser, built once per column set: `Column.getter` builds a new closure on every
-    access, which cost more than the conversion itself at a million line rows. Keyed by identity (hashing the
-    columns on every record costs too); the entry keeps its columns alive, so an id is never reused."""
+    access, which cost more than the conversion itself at a million line rows. A top-level key is read with
+    `dict.get` directly (no closure call). Keyed by identity (hashing the columns on every record costs too); the
+    entry keeps its columns alive, so an id is never reused."""
     hit = _CONVERTERS.get(id(columns))
     if hit is None or hit[0] is not columns:
         hit = _CONVERTERS[id(columns)] = (
             columns,
-            tuple((c.name, c.getter, _PARSERS[c.type], c.type == "json") for c in columns),
+            tuple(
+                (
+                    c.name,
+                    c.source if isinstance(c.source, str) and "." not in c.source else None,
+                    c.getter,
+                    _PARSERS[c.type],
+                    c.type,
+                )
+                for c in columns
+            ),
         )
     return hit[1]
+
+
+_NUMERIC_LIMIT = float(xero_values.MAX_NUMERIC)
 
 
 def _convert(columns: tuple[EntityColumn, ...], record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     values: dict[str, Any] = {}
     errors: list[str] = []
-    for name, getter, parse, is_json in _converters(columns):
-        raw = getter(record)
+    for name, key, getter, parse, kind in _converters(columns):
+        raw = record.get(key, MISSING) if key is not None else getter(record)
         if raw is MISSING or raw is None:
             values[name] = None
+            continue
+        # Fast paths for what Xero sends nearly always (profiled: the parsers were most of staging's CPU at a
+        # million line rows). ASCII text holds no surrogate, so only NUL needs looking for; a JSON number in range
+        # is stored as it came (both databases read the float's shortest repr exactly as the Decimal of it).
+        # Anything else takes the parser, which says what is wrong.
+        kind_of = type(raw)
+        if kind == "text" and kind_of is str and raw.isascii() and "\x00" not in raw:
+            values[name] = raw
+            continue
+        if (
+            kind == "numeric"
+            and (kind_of is float or kind_of is int)
+            and -_NUMERIC_LIMIT < raw < _NUMERIC_LIMIT
+        ):
+            values[name] = raw
             continue
         try:
             value = parse(raw)
@@ -192,8 +240,8 @@ def _convert(columns: tuple[EntityColumn, ...], record: dict[str, Any]) -> tuple
             values[name] = None
             errors.append(f"{name}: {exc}")
             continue
-        if is_json:
-            value = json.dumps(value, ensure_ascii=False, sort_keys=True)
+        if kind == "json":
+            value = "[]" if value == [] else json.dumps(value, ensure_ascii=False, sort_keys=True)
             if not xero_values.is_storable(value):
                 values[name] = None
                 errors.append(f"{name}: text contains an unpaired surrogate (invalid UTF-16 escape)")
@@ -221,6 +269,11 @@ def _dump(record: Any) -> str:
     return _JSON_NUL.sub(r"\1\\\\u0000", text) if "\\u0000" in text else text
 
 
+def _payload(record: Any) -> dict[str, str]:
+    raw = _dump(record)
+    return {"raw": raw, "raw_digest": hashlib.md5(raw.encode("utf-8", "surrogatepass")).hexdigest()}
+
+
 def stage_page(entity: Entity, records: list[Any], ctx: RunContext, page: int = 1) -> StagedPage:
     """Xero records (as parsed JSON) -> staging rows for the entity and its line tables. Never raises."""
     rows: list[dict[str, Any]] = []
@@ -237,7 +290,7 @@ def stage_page(entity: Entity, records: list[Any], ctx: RunContext, page: int = 
                     "xero_id": None,
                     **{c.name: None for c in entity.columns},
                     "parse_errors": json.dumps([f"record: expected an object, got {type(record).__name__}"]),
-                    "raw": _dump(record),
+                    **_payload(record),
                 }
             )
             continue
@@ -262,7 +315,7 @@ def stage_page(entity: Entity, records: list[Any], ctx: RunContext, page: int = 
                 "xero_id": xero_id,
                 **values,
                 "parse_errors": json.dumps(errors, ensure_ascii=False) if errors else None,
-                "raw": _dump(record),
+                **_payload(record),
             }
         )
     return StagedPage(rows=rows, lines=lines, max_updated=max_updated)
@@ -295,7 +348,6 @@ def _stage_lines(
                 "line_no": line_no,
                 **values,
                 "parse_errors": json.dumps(line_errors, ensure_ascii=False) if line_errors else None,
-                "raw": _dump(item),
             }
         )
     return rows, errors

@@ -1,6 +1,7 @@
 """Promote a run's valid staged rows into the `val_*` mirror, one set-based statement per table.
 
-Generated from the entity registry (the columns are the registry's), so it is the same for every entity:
+Generated from the entity registry (the columns are the registry's), so it is the same for every entity. The mirror
+holds typed columns only: the raw payload stays in staging, written once (`stg_id` points at it):
 - one row per Xero id: the run may have staged a record twice (it changed while we paged); the newest
   UpdatedDateUTC wins, then the later staged row;
 - an older version never overwrites a newer one already mirrored (a rerun of an old run changes nothing);
@@ -29,14 +30,32 @@ def promote_sql(entity: Entity) -> list[str]:
     cols = [c.name for c in entity.columns]
     col_list = ", ".join(cols)
     order = "updated_date_utc DESC, stg_id DESC" if _has_updated(entity) else "stg_id DESC"
+    # Named columns, not s.*: the ranking sorts what it selects, and the raw payload has no business in a sort.
+    picked = ", ".join(
+        f"s.{c}"
+        for c in dict.fromkeys(
+            [
+                "stg_id",
+                "connection_id",
+                "xero_id",
+                "run_id",
+                "extracted_at",
+                "raw_digest",
+                "page",
+                "position",
+                *cols,
+            ]
+        )
+    )
     chosen = f"""
         SELECT * FROM (
-            SELECT s.*, ROW_NUMBER() OVER (PARTITION BY s.xero_id ORDER BY {order}) AS rn
+            SELECT {picked}, ROW_NUMBER() OVER (PARTITION BY s.xero_id ORDER BY {order}) AS rn
             FROM {entity.staging_table} s
             WHERE s.run_id = :run_id AND s.connection_id = :connection_id
               AND s.validation_status = 'valid' AND s.xero_id IS NOT NULL
         ) ranked WHERE rn = 1"""
-    updates = ", ".join(f"{c} = excluded.{c}" for c in [*cols, "raw", "last_run_id", "last_extracted_at"])
+    tail = ["stg_id", "raw_digest", "last_run_id", "last_extracted_at"]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in [*cols, *tail])
     guard = (
         f" WHERE excluded.updated_date_utc >= {entity.validated_table}.updated_date_utc"
         f" OR {entity.validated_table}.updated_date_utc IS NULL"
@@ -45,8 +64,9 @@ def promote_sql(entity: Entity) -> list[str]:
     )
     statements = [
         f"""INSERT INTO {entity.validated_table}
-            (connection_id, xero_id, {col_list}, raw, last_run_id, last_extracted_at)
-        SELECT connection_id, xero_id, {col_list}, raw, run_id, extracted_at FROM ({chosen}) c WHERE true
+            (connection_id, xero_id, {col_list}, {", ".join(tail)})
+        SELECT connection_id, xero_id, {col_list}, stg_id, raw_digest, run_id, extracted_at FROM ({chosen}) c
+        WHERE true
         ON CONFLICT (connection_id, xero_id) DO UPDATE SET {updates}{guard}"""
     ]
     if entity.lines:
@@ -71,8 +91,8 @@ def promote_sql(entity: Entity) -> list[str]:
               AND parent_id IN (SELECT xero_id FROM {promoted})"""
         )
         statements.append(
-            f"""INSERT INTO {spec.validated_table} (connection_id, parent_id, line_no, {line_cols}, raw)
-            SELECT l.connection_id, l.parent_id, l.line_no, {", ".join("l." + c.name for c in spec.columns)}, l.raw
+            f"""INSERT INTO {spec.validated_table} (connection_id, parent_id, line_no, {line_cols})
+            SELECT l.connection_id, l.parent_id, l.line_no, {", ".join("l." + c.name for c in spec.columns)}
             FROM {spec.staging_table} l
             JOIN {promoted} p
               ON l.parent_id = p.xero_id AND l.parent_page = p.page AND l.parent_position = p.position

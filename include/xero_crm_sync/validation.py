@@ -3,10 +3,12 @@
 A row that fails any expectation is quarantined with every reason it failed, marked `quarantined` in staging and
 not loaded; the others are marked `valid` and promoted into the `val_*` mirror. The run goes on either way.
 
-Suites are built from the entity registry (key present, required fields present, every value parsed, key unique
-among distinct versions) plus the entity rules below (enumerations, amounts that add up, codes that exist). GX runs
-in-process on a pandas frame of the run's typed columns (never the raw payload), one entity at a time, so memory is
-bounded by the largest entity of one run.
+Suites are derived from the entity registry alone: key present, required fields present, every value parsed, key
+unique among distinct versions, Xero's enumerations (`Column.allowed`), and for documents amounts that add up and
+codes that exist. Great Expectations runs in-process, one batch per entity and run: a pandas frame of the run's
+typed columns (never the raw payload), so memory is bounded by the largest entity of one run. Its context, data
+sources and suites are built once per process (`suite_for`). Records identical to their mirrored valid version are
+not re-checked, so an incremental run with nothing new never imports pandas or GX.
 """
 
 from __future__ import annotations
@@ -18,42 +20,28 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from sqlalchemy import Connection, bindparam, text
 
 from xero_crm_sync.entities import Entity
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 log = logging.getLogger(__name__)
 
 TOLERANCE = 0.011  # Xero rounds each line to cents; totals may differ from a recomputation by one cent
+DOCUMENT_TOTALS = ("sub_total", "total_tax", "total")
 
-ENUMS: dict[str, dict[str, tuple[str, ...]]] = {
-    "contacts": {"contact_status": ("ACTIVE", "ARCHIVED", "GDPRREQUEST")},
-    "invoices": {
-        "type": ("ACCREC", "ACCPAY"),
-        "status": ("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED"),
-        "line_amount_types": ("Exclusive", "Inclusive", "NoTax"),
-    },
-    "credit_notes": {
-        "type": ("ACCRECCREDIT", "ACCPAYCREDIT"),
-        "status": ("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED"),
-        "line_amount_types": ("Exclusive", "Inclusive", "NoTax"),
-    },
-    "purchase_orders": {
-        "status": ("DRAFT", "SUBMITTED", "AUTHORISED", "BILLED", "DELETED"),
-        "line_amount_types": ("Exclusive", "Inclusive", "NoTax"),
-    },
-    "payments": {"status": ("AUTHORISED", "DELETED")},
-}
 
-# Documents whose totals and lines must add up, with their lines table.
-DOCUMENTS: dict[str, str] = {
-    "invoices": "stg_invoice_lines",
-    "credit_notes": "stg_credit_note_lines",
-    "purchase_orders": "stg_purchase_order_lines",
-}
+def document_lines(entity: Entity) -> str | None:
+    """The staged lines table whose amounts must add up to the entity's totals (invoices, credit notes, purchase
+    orders: every registry entity with totals and LineItems), or None."""
+    names = {c.name for c in entity.columns}
+    if not set(DOCUMENT_TOTALS) <= names:
+        return None
+    return next((spec.staging_table for spec in entity.lines if spec.source == "LineItems"), None)
 
 
 @dataclass
@@ -62,6 +50,7 @@ class EntityReport:
     checked: int = 0
     valid: int = 0
     quarantined: int = 0
+    unchanged: int = 0  # identical to the mirror's valid version: counted valid, not re-run through the suite
     expectations: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -70,6 +59,7 @@ class EntityReport:
             "checked": self.checked,
             "valid": self.valid,
             "quarantined": self.quarantined,
+            "unchanged": self.unchanged,
             "expectations": self.expectations,
         }
 
@@ -107,9 +97,13 @@ def _context() -> Any:
     return context
 
 
-def build_checks(entity: Entity, frame: pd.DataFrame) -> list[Check]:
+def build_checks(entity: Entity) -> list[Check]:
+    """The entity's expectations, all derived from the registry: key and required fields present, every value
+    parsed, one version per key, Xero's enumerations (`Column.allowed`), and for documents (`document_lines`)
+    totals that add up and codes that exist."""
     gxe = _gx().expectations
     key = entity.key
+    names = {c.name for c in entity.columns}
     checks = [
         Check(gxe.ExpectColumnValuesToNotBeNull(column="xero_id"), lambda r: f"{key} is missing"),
         Check(
@@ -127,7 +121,7 @@ def build_checks(entity: Entity, frame: pd.DataFrame) -> list[Check]:
                     lambda r, c=column: f"{c.source if isinstance(c.source, str) else c.name} is missing",
                 )
             )
-    if "name" in frame.columns and any(c.name == "name" and c.required for c in entity.columns):
+    if any(c.name == "name" and c.required for c in entity.columns):
         checks.append(
             Check(
                 gxe.ExpectColumnValueLengthsToBeBetween(column="name", min_value=1, max_value=500),
@@ -136,7 +130,7 @@ def build_checks(entity: Entity, frame: pd.DataFrame) -> list[Check]:
         )
     # The same record may legitimately be staged twice in a run (it changed while we paged, or identical
     # copies); two *different* versions with the same UpdatedDateUTC cannot be ordered, so neither is trusted.
-    if "updated_date_utc" in frame.columns:
+    if "updated_date_utc" in names:
         checks.append(
             Check(
                 gxe.ExpectCompoundColumnsToBeUnique(column_list=["xero_id", "updated_date_utc"]),
@@ -152,70 +146,98 @@ def build_checks(entity: Entity, frame: pd.DataFrame) -> list[Check]:
                 lambda r: f"{key} appears twice in this run with different content",
             )
         )
-    for column, allowed in ENUMS.get(entity.name, {}).items():
-        checks.append(
-            Check(
-                gxe.ExpectColumnValuesToBeInSet(column=column, value_set=list(allowed)),
-                lambda r, c=column, a=allowed: f"{c} {str(r.get(c))[:40]!r} is not one of {', '.join(a)}",
+    for column in entity.columns:
+        if column.allowed:
+            checks.append(
+                Check(
+                    gxe.ExpectColumnValuesToBeInSet(column=column.name, value_set=list(column.allowed)),
+                    lambda r, c=column.name, a=column.allowed: (
+                        f"{c} {str(r.get(c))[:40]!r} is not one of {', '.join(a)}"
+                    ),
+                )
             )
-        )
-    if "totals_gap" in frame.columns:
-        checks.append(
+    if document_lines(entity):
+        checks += [
             Check(
                 gxe.ExpectColumnValuesToBeBetween(column="totals_gap", max_value=TOLERANCE),
                 lambda r: (
                     f"Total {r.get('total')} is not SubTotal {r.get('sub_total')} + TotalTax {r.get('total_tax')}"
                 ),
-            )
-        )
-    if "lines_gap" in frame.columns:
-        checks.append(
+            ),
             Check(
                 gxe.ExpectColumnValuesToBeBetween(column="lines_gap", max_value=TOLERANCE),
                 lambda r: (
                     f"SubTotal {r.get('sub_total')} does not match the sum of its lines ({r.get('lines_total')})"
                 ),
-            )
-        )
-    if "unknown_codes" in frame.columns:
-        checks.append(
+            ),
             Check(
                 gxe.ExpectColumnValuesToBeNull(column="unknown_codes"),
                 lambda r: f"unknown codes on its lines: {r.get('unknown_codes')}",
-            )
-        )
+            ),
+        ]
     return checks
 
 
-def evaluate(entity: Entity, frame: pd.DataFrame) -> tuple[dict[int, list[str]], list[dict[str, Any]]]:
-    """Run the entity's suite on `frame` (one row per staged record, with `stg_id`).
+@dataclass
+class Suite:
+    """One entity's suite and the GX objects it runs on, built once per process and reused for every batch.
 
-    Returns (reasons per failing stg_id, one summary per expectation). Pure apart from GX itself.
-    """
-    if frame.empty:
-        return {}, []
-    checks = build_checks(entity, frame)
+    Building a data source, an asset and a batch definition cost ~0.2-0.3 s per entity and run; a suite is the
+    same for every run (the registry does not change while a process lives). Each run hands its frame in as the
+    batch's `dataframe` parameter: GX's whole-dataframe batch definition is made for exactly that."""
+
+    entity: Entity
+    checks: list[Check]
+    suite: Any
+    batch_definition: Any
+    by_config: dict[tuple[str, str], Check]
+
+
+_SUITES: dict[str, Suite] = {}
+
+
+def suite_for(entity: Entity) -> Suite:
+    cached = _SUITES.get(entity.name)
+    if cached is not None and cached.entity is entity:
+        return cached
     gx = _gx()
     context = _context()
-    name = f"{entity.name}_{id(frame)}"
-    batch = (
+    name = f"xero_crm_sync_{entity.name}"
+    checks = build_checks(entity)
+    batch_definition = (
         context.data_sources.add_or_update_pandas(name)
         .add_dataframe_asset(name)
         .add_batch_definition_whole_dataframe(name)
-        .get_batch(batch_parameters={"dataframe": frame})
     )
     suite = gx.ExpectationSuite(name=name, expectations=[c.expectation for c in checks])
-    result = batch.validate(
-        suite, result_format={"result_format": "COMPLETE", "unexpected_index_column_names": ["stg_id"]}
-    )
-    context.data_sources.delete(name)
+    by_config = {_config_key(c.expectation.configuration): c for c in checks}
+    _SUITES[entity.name] = Suite(entity, checks, suite, batch_definition, by_config)
+    return _SUITES[entity.name]
+
+
+RESULT_FORMAT = {"result_format": "COMPLETE", "unexpected_index_column_names": ["stg_id"]}
+
+
+def evaluate(entity: Entity, frame: pd.DataFrame) -> tuple[dict[int, list[str]], list[dict[str, Any]]]:
+    """Run the entity's suite on `frame` (one row per staged record, with `stg_id`) as one GX batch.
+
+    Returns (reasons per failing stg_id, one summary per expectation). GX reports each expectation's failing rows
+    by `stg_id` (COMPLETE result format, `unexpected_index_list`), which is how each failing record gets its own
+    reasons. Pure apart from GX itself."""
+    import pandas as pd
+
+    if frame.empty:
+        return {}, []
+    runner = suite_for(entity)
+    batch = runner.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(runner.suite, result_format=RESULT_FORMAT)
     # Indexed by stg_id for the reasons' wording; built only when some row failed (it copies the frame).
     rows: pd.DataFrame | None = None
     reasons: dict[int, list[str]] = defaultdict(list)
     summaries: list[dict[str, Any]] = []
     # GX groups its results its own way (by column, it seems), not in the suite's order: pair them by configuration.
     outcomes = {_config_key(outcome.expectation_config): outcome for outcome in result.results}
-    for check in checks:
+    for check in runner.checks:
         outcome = outcomes[_config_key(check.expectation.configuration)]
         failing = [int(item["stg_id"]) for item in (outcome.result.get("unexpected_index_list") or [])]
         summaries.append(
@@ -245,57 +267,83 @@ def _config_key(config: Any) -> tuple[str, str]:
 # --- the database edge -------------------------------------------------------------------------------------
 
 
-def _frame(conn: Connection, entity: Entity, run_id: str, connection_id: int) -> pd.DataFrame:
+@dataclass
+class Staged:
+    """A run's staged rows of one entity, split into those the suite must see and those it need not."""
+
+    columns: list[str]
+    to_check: list[tuple[Any, ...]]
+    records: int  # distinct records of the run (identical copies of a record count once)
+    unchanged: int  # records identical to their mirrored valid version
+
+
+def _staged(conn: Connection, entity: Entity, run_id: str, connection_id: int) -> Staged:
+    """The run's staged rows as plain tuples, with each payload's digest and its mirror's.
+
+    A record whose payload is byte for byte the mirror's (valid) version was validated when that version came
+    in: an incremental run that re-reads unchanged lists (tax rates, currencies, ...) then needs neither pandas nor
+    Great Expectations, whose import alone costs seconds. Digests, not payloads: nothing is parsed to compare."""
     # Amounts as floats: a Decimal is ~100 bytes, and 200,000 invoices of 12 amounts made validation's frame
     # alone weigh most of a gigabyte. The checks on amounts (present, totals within a cent) do not need more.
     cols = ", ".join(
         f"CAST(s.{c.name} AS DOUBLE PRECISION) AS {c.name}" if c.type == "numeric" else f"s.{c.name}"
         for c in entity.columns
     )
-    # The payload's digest, not the payload: identical copies are recognised without parsing every record's JSON
-    # into Python (that was most of validation's time and memory at 100,000 records).
-    sql = (
-        f"SELECT s.stg_id, s.xero_id, s.parse_errors, md5(CAST(s.raw AS TEXT)) AS _version, {cols} "  # noqa: S608
-        f"FROM {entity.staging_table} s "
-        "WHERE s.run_id = :run_id AND s.connection_id = :connection_id ORDER BY s.stg_id"
+    position = ", s.page, s.position" if document_lines(entity) else ""
+    result = conn.execute(
+        text(
+            f"SELECT s.stg_id, s.xero_id, s.parse_errors, s.raw_digest AS _version, "  # noqa: S608
+            f"v.raw_digest AS _mirror{position}, {cols} "
+            f"FROM {entity.staging_table} s LEFT JOIN {entity.validated_table} v "
+            "ON v.connection_id = s.connection_id AND v.xero_id = s.xero_id "
+            "WHERE s.run_id = :run_id AND s.connection_id = :connection_id ORDER BY s.stg_id"
+        ),
+        {"run_id": run_id, "connection_id": connection_id},
     )
-    params = {"run_id": run_id, "connection_id": connection_id}
-    frame = _read_frame(conn, sql, params)
-    if frame.empty:
-        return frame
-    # Identical copies of a record (same version staged twice) are one record, not a duplicate.
-    frame = frame.drop_duplicates(subset=["xero_id", "_version"], keep="last").drop(columns=["_version"])
-    if entity.name in DOCUMENTS:
-        frame = _add_document_checks(conn, entity, frame, run_id, connection_id)
+    columns = list(result.keys())
+    rows = result.all()
+    # A row staged before digests existed has none: it is its own version (never taken for another's copy).
+    versions: dict[Any, set[Any]] = defaultdict(set)
+    for row in rows:
+        versions[row[1]].add(row[3] or f"stg:{row[0]}")
+    # Identical copies of a record (same version staged twice) are one record, not a duplicate: keep the last.
+    last: dict[tuple[Any, Any], tuple[Any, ...]] = {}
+    for row in rows:
+        last[(row[1], row[3] or f"stg:{row[0]}") if row[1] is not None else ("", row[0])] = row
+    to_check = [
+        row
+        for row in last.values()
+        if not (row[3] is not None and row[3] == row[4] and len(versions[row[1]]) == 1)
+    ]
+    return Staged(columns, to_check, len(last), len(last) - len(to_check))
+
+
+def _frame(conn: Connection, entity: Entity, staged: Staged, run_id: str, connection_id: int) -> pd.DataFrame:
+    import pandas as pd  # imported here: a run with nothing new to check never pays for pandas
+
+    frame = pd.DataFrame(staged.to_check, columns=staged.columns).drop(columns=["_version", "_mirror"])
+    lines_table = document_lines(entity)
+    if lines_table:
+        frame = _add_document_checks(conn, lines_table, frame, run_id, connection_id)
     return frame
 
 
-def _read_frame(conn: Connection, sql: str, params: dict[str, Any]) -> pd.DataFrame:
-    """A query's rows as a frame, built from plain tuples (row mappings cost a dict per row)."""
-    result = conn.execute(text(sql), params)
-    return pd.DataFrame(result.all(), columns=list(result.keys()))
-
-
 def _add_document_checks(
-    conn: Connection, entity: Entity, frame: pd.DataFrame, run_id: str, connection_id: int
+    conn: Connection, lines_table: str, frame: pd.DataFrame, run_id: str, connection_id: int
 ) -> pd.DataFrame:
-    lines_table = DOCUMENTS[entity.name]
+    import pandas as pd
+
     params = {"run_id": run_id, "connection_id": connection_id}
-    sums = _read_frame(
-        conn,
-        "SELECT parent_id, parent_page, parent_position, "  # noqa: S608
-        f"CAST(SUM(line_amount) AS DOUBLE PRECISION) AS lines_total, COUNT(*) AS line_count FROM {lines_table} "
-        "WHERE run_id = :run_id AND connection_id = :connection_id "
-        "GROUP BY parent_id, parent_page, parent_position",
+    result = conn.execute(
+        text(
+            "SELECT parent_id, parent_page, parent_position, "  # noqa: S608
+            f"CAST(SUM(line_amount) AS DOUBLE PRECISION) AS lines_total, COUNT(*) AS line_count FROM {lines_table} "
+            "WHERE run_id = :run_id AND connection_id = :connection_id "
+            "GROUP BY parent_id, parent_page, parent_position"
+        ),
         params,
     )
-    staged = _read_frame(
-        conn,
-        f"SELECT stg_id, page, position FROM {entity.staging_table} "  # noqa: S608
-        "WHERE run_id = :run_id AND connection_id = :connection_id",
-        params,
-    )
-    frame = frame.merge(staged, on="stg_id", how="left")
+    sums = pd.DataFrame(result.all(), columns=list(result.keys()))
     if not sums.empty:
         frame = frame.merge(
             sums,
@@ -363,6 +411,8 @@ def _unknown_codes(
             for parent_id, page, position, value in rows:
                 unknown[(parent_id, page, position)].add(f"{label} {value}")
     keys = list(zip(frame["xero_id"], frame["page"], frame["position"], strict=True))
+    import pandas as pd
+
     return pd.Series(
         [", ".join(sorted(unknown[k])) if k in unknown else None for k in keys],
         index=frame.index,
@@ -377,20 +427,11 @@ def _column_set(conn: Connection, sql: str, params: dict[str, Any]) -> set[Any]:
 def validate_entity(conn: Connection, entity: Entity, run_id: str, connection_id: int) -> EntityReport:
     """Validate one entity of one run: quarantine failures with reasons, mark the rest valid."""
     report = EntityReport(entity=entity.name)
-    frame = _frame(conn, entity, run_id, connection_id)
     params = {"run_id": run_id, "connection_id": connection_id}
-    if frame.empty:
+    staged = _staged(conn, entity, run_id, connection_id)
+    if not staged.records:
         return report
-    reasons, summaries = evaluate(entity, frame)
-    report.expectations = summaries
-    report.checked = len(frame)
-    # A missing id reads as NaN (pandas 3 strings), not None: it is no id, and PostgreSQL refuses NaN = text.
-    xero_by_stg = {
-        int(stg_id): xero_id if isinstance(xero_id, str) else None
-        for stg_id, xero_id in zip(frame["stg_id"], frame["xero_id"], strict=True)
-    }
-    # A record's copies share its fate: if any copy failed, every copy of that xero_id in the run is held back.
-    failed_ids = {xero_by_stg[s] for s in reasons} - {None}
+    report.checked, report.unchanged = staged.records, staged.unchanged
     conn.execute(
         text(
             f"UPDATE {entity.staging_table} SET validation_status = 'valid' "  # noqa: S608
@@ -398,6 +439,19 @@ def validate_entity(conn: Connection, entity: Entity, run_id: str, connection_id
         ),
         params,
     )
+    if not staged.to_check:
+        report.valid = report.checked
+        return report
+    frame = _frame(conn, entity, staged, run_id, connection_id)
+    reasons, summaries = evaluate(entity, frame)
+    report.expectations = summaries
+    # A missing id reads as NaN (pandas 3 strings), not None: it is no id, and PostgreSQL refuses NaN = text.
+    xero_by_stg = {
+        int(stg_id): xero_id if isinstance(xero_id, str) else None
+        for stg_id, xero_id in zip(frame["stg_id"], frame["xero_id"], strict=True)
+    }
+    # A record's copies share its fate: if any copy failed, every copy of that xero_id in the run is held back.
+    failed_ids = {xero_by_stg[s] for s in reasons} - {None}
     if reasons:
         raw_by_stg: dict[int, Any] = {}
         failing = sorted(reasons)

@@ -86,7 +86,12 @@ def test_a_page_orjson_refuses_is_read_and_the_odd_records_quarantined(crm_url, 
         )
         assert list(mirrored.scalars()) == [good["ContactID"]]
         raw = conn.execute(
-            text("SELECT CAST(raw AS TEXT) FROM val_contacts WHERE last_run_id = :r"), {"r": run_id}
+            # The mirror points at the staged row that keeps the payload (written once, in staging).
+            text(
+                "SELECT CAST(s.raw AS TEXT) FROM val_contacts v JOIN stg_contacts s ON s.stg_id = v.stg_id "
+                "WHERE v.last_run_id = :r"
+            ),
+            {"r": run_id},
         ).scalar_one()
     assert (
         json.loads(raw)["NewNote"] == "\\udc00"

@@ -67,6 +67,9 @@ def test_typed_columns_lines_and_raw_payload():
         (2, "Gadget", Decimal("1")),
     ]
     assert {ln["parent_id"] for ln in lines} == {row["xero_id"]}
+    # The payload is written once, on the invoice's row: its lines carry typed columns only.
+    assert all("raw" not in ln for ln in lines)
+    assert len(row["raw_digest"]) == 32
     assert page.max_updated == row["updated_date_utc"]
 
 

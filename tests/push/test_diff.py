@@ -70,7 +70,6 @@ def mirror_contact(engine: Engine, connection_id: int, extracted: datetime, **fi
         "xero_id": XERO_ID,
         "contact_id": XERO_ID,
         "contact_status": "ACTIVE",
-        "raw": "{}",
         "last_run_id": "import-1",
         "last_extracted_at": extracted,
         **fields,
@@ -174,7 +173,7 @@ def test_product_prices_hash_the_same_as_xero_returns_them(crm):
     values = {
         "connection_id": connection_id, "xero_id": XERO_ID, "item_id": XERO_ID, "code": "W-1", "name": "Widget",
         "sales_unit_price": 12.50, "purchase_unit_price": 4.2500, "sales_account_code": "200",
-        "purchase_cogs_account_code": "310", "raw": "{}", "last_run_id": "i", "last_extracted_at": utcnow(),
+        "purchase_cogs_account_code": "310", "last_run_id": "i", "last_extracted_at": utcnow(),
     }  # fmt: skip
     with engine.begin() as conn:
         conn.execute(

@@ -24,7 +24,6 @@ def mirror(pipeline, contact: dict, extracted: datetime) -> None:
         "name": contact["Name"],
         "email_address": contact.get("EmailAddress"),
         "contact_status": contact["ContactStatus"],
-        "raw": "{}",
         "last_run_id": "import-1",
         "last_extracted_at": extracted,
     }
