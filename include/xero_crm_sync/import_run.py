@@ -26,6 +26,7 @@ from xero_crm_sync.connections import ConnectionInfo, ConnectionStore, utcnow
 from xero_crm_sync.crashpoints import crash_point
 from xero_crm_sync.entities import ENTITIES, Entity
 from xero_crm_sync.oauth import ReconnectRequired, allow_loopback_http
+from xero_crm_sync.prefetch import ReadAhead
 from xero_crm_sync.progress import Progress
 from xero_crm_sync.settings import Settings, get_settings
 from xero_crm_sync.xero_client import (
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 
 FULL_RECONCILE_EVERY = timedelta(hours=24)  # a periodic full read catches changes Xero does not stamp
 SECONDARY_ENTITIES = ("tracking_categories", "contacts")  # the secondary organisation only enriches (I13)
+READ_AHEAD_PAGES = 2  # pages read while one is staged: two pages of 1,000 invoices are a few MiB
 
 
 def entities_for(role: str) -> tuple[Entity, ...]:
@@ -60,6 +62,7 @@ class EntityExtract:
     modified_since: str | None = None
     watermark: str | None = None  # candidate; applied by the load step after its commit
     seconds: float = 0.0
+    waited: float = 0.0  # of `seconds`, waiting for Xero's pages with nothing of ours to do
 
 
 @dataclass
@@ -173,13 +176,16 @@ def extract(
         result.entities[entity.name] = item
         started = time.perf_counter()
         calls_before = client.stats.calls
+        pages: ReadAhead | None = None
         try:
             with engine.begin() as conn:
                 clear_run(conn, entity, run_id, info.id)
             first_max: datetime | None = None
             overall_max: datetime | None = None
             progress = Progress(entity.name)
-            for page in client.iter_pages(entity, modified_since=since):
+            # The next pages are read while this one is staged (prefetch.py: same order, same transactions).
+            pages = ReadAhead(client.iter_pages(entity, modified_since=since), depth=READ_AHEAD_PAGES)
+            for page in pages:
                 staged = staging.stage_page(entity, page.records, ctx, page=page.page)
                 with engine.begin() as conn:
                     staging.write_page(conn, entity, staged)
@@ -230,6 +236,9 @@ def extract(
         finally:
             item.calls = client.stats.calls - calls_before
             item.seconds = round(time.perf_counter() - started, 3)
+            if pages is not None:
+                item.waited = round(pages.waited, 3)
+                pages.close()
         log.info(
             "extracted %-20s %-11s %7d records in %3d pages, %3d calls, %.2f s",
             entity.name,
