@@ -51,6 +51,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="rewrite the markdown from the JSON file (after editing NOTES.md)",
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="write one report from the scenarios of several runs (e.g. 1k/10k early, 100k later)",
+    )
     # Internal: run one scenario in this process and write its result to a file.
     parser.add_argument("--one", nargs=2, metavar=("CONTACTS", "DATABASE"), help=argparse.SUPPRESS)
     parser.add_argument("--result", type=Path, help=argparse.SUPPRESS)
@@ -120,6 +127,22 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.one:
         run_one(int(args.one[0]), args.one[1], args.seed, args.result)
+        return 0
+    if args.merge:
+        documents = [json.loads(path.read_text(encoding="utf-8")) for path in args.merge]
+        scenarios = [s for d in documents for s in d["scenarios"]]
+        results = report.aggregate(scenarios)
+        merged = {
+            **documents[-1],
+            "command": " + ".join(d["command"] for d in documents),
+            "bench_seconds": round(sum(d["bench_seconds"] for d in documents), 1),
+            "results": results,
+            "targets": report.check_targets(results),
+            "scenarios": scenarios,
+            "failures": [f for d in documents for f in d["failures"]],
+        }
+        report.write_outputs(merged, args.json, args.markdown, NOTES_MD)
+        print(f"wrote {args.markdown} and {args.json} from {len(documents)} runs")
         return 0
     if args.render_only:
         document = json.loads(args.json.read_text(encoding="utf-8"))

@@ -25,10 +25,10 @@ def _stage(wall: float, rows_per_second: int | None = None) -> dict:
 
 def scenario(contacts: int, database: str, *, own: float = 30.0, calls: int = 12, rss: float = 400.0) -> dict:
     def run(kind: str, stages: tuple[str, ...], calls_used: int, fewest: int, changed: int = 0) -> dict:
-        seconds = own if kind == "full" else own / 10
+        seconds = own if kind == "full" else own / 20
         return {
             "kind": kind,
-            "stages": {s: _stage(1.0, 30_000) for s in stages},
+            "stages": {s: _stage(0.5, 30_000) for s in stages},
             "wall": seconds,
             "cpu": seconds / 2,
             "own_wall": seconds,
@@ -41,7 +41,10 @@ def scenario(contacts: int, database: str, *, own: float = 30.0, calls: int = 12
             "sandbox_cpu": 1.0,
             "db_cpu": None,
             "peak_rss_mb": rss,
-            "detail": {"entities": {f"e{i}": {} for i in range(10)}},
+            "detail": {
+                "entities": {f"e{i}": {} for i in range(10)},
+                "gx_used": kind != "incremental_unchanged",
+            },
         }
 
     imports = ("extract", "stage", "validate", "load")
@@ -80,6 +83,14 @@ def test_targets_pass_when_met_and_fail_when_missed():
     assert "full import: our own processing" in missed
     assert "peak RSS" in missed
     assert "stage sustains 20,000 records a second (full import, PostgreSQL)" in missed
+
+
+def test_a_run_that_needed_great_expectations_pays_its_start_up():
+    needed = scenario(100_000, "sqlite")
+    needed["runs"]["incremental_unchanged"]["detail"]["gx_used"] = True
+    checks = {c["target"]: c for c in report.check_targets(report.aggregate([needed]))}
+    unchanged = checks["incremental with nothing changed: our own processing, GX start-up included"]
+    assert unchanged["met"] is False and "GX start-up 9.0 s" in unchanged["measured"]
 
 
 def test_the_report_has_a_table_per_database_and_says_what_was_missed():
