@@ -17,7 +17,7 @@ import json
 import logging
 import os
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
@@ -267,18 +267,28 @@ def _config_key(config: Any) -> tuple[str, str]:
 # --- the database edge -------------------------------------------------------------------------------------
 
 
+BATCH_ROWS = 50_000  # staged rows per GX batch: bounds validation's memory whatever the organisation's size
+
+
 @dataclass
 class Staged:
-    """A run's staged rows of one entity, split into those the suite must see and those it need not."""
+    """One batch of a run's staged rows of one entity, split into those the suite must see and those it need not."""
 
     columns: list[str]
     to_check: list[tuple[Any, ...]]
-    records: int  # distinct records of the run (identical copies of a record count once)
+    records: int  # distinct records (identical copies of a record count once)
     unchanged: int  # records identical to their mirrored valid version
 
 
-def _staged(conn: Connection, entity: Entity, run_id: str, connection_id: int) -> Staged:
-    """The run's staged rows as plain tuples, with each payload's digest and its mirror's.
+def _batches(
+    conn: Connection, entity: Entity, run_id: str, connection_id: int, size: int | None = None
+) -> Iterator[Staged]:
+    """The run's staged rows in batches of about `size`, as plain tuples with each payload's digest and its
+    mirror's, streamed from the database (never the whole entity in memory).
+
+    Rows come in Xero-id order and a batch never splits one id's copies: the rules about a record's copies in a run
+    (identical copies are one record, two different versions with the same UpdatedDateUTC are not trusted) hold
+    within each batch exactly as over the whole run.
 
     A record whose payload is byte for byte the mirror's (valid) version was validated when that version came
     in: an incremental run that re-reads unchanged lists (tax rates, currencies, ...) then needs neither pandas nor
@@ -290,18 +300,32 @@ def _staged(conn: Connection, entity: Entity, run_id: str, connection_id: int) -
         for c in entity.columns
     )
     position = ", s.page, s.position" if document_lines(entity) else ""
+    # Streamed (a server-side cursor on PostgreSQL), for this statement only: Connection.execution_options would
+    # set it for every later statement of the connection.
     result = conn.execute(
         text(
             f"SELECT s.stg_id, s.xero_id, s.parse_errors, s.raw_digest AS _version, "  # noqa: S608
             f"v.raw_digest AS _mirror{position}, {cols} "
             f"FROM {entity.staging_table} s LEFT JOIN {entity.validated_table} v "
             "ON v.connection_id = s.connection_id AND v.xero_id = s.xero_id "
-            "WHERE s.run_id = :run_id AND s.connection_id = :connection_id ORDER BY s.stg_id"
+            "WHERE s.run_id = :run_id AND s.connection_id = :connection_id ORDER BY s.xero_id, s.stg_id"
         ),
         {"run_id": run_id, "connection_id": connection_id},
+        execution_options={"stream_results": True, "yield_per": 5_000},
     )
     columns = list(result.keys())
-    rows = result.all()
+    size = size or BATCH_ROWS
+    pending: list[tuple[Any, ...]] = []
+    for row in result:
+        if len(pending) >= size and row[1] != pending[-1][1]:
+            yield _split(columns, pending)
+            pending = []
+        pending.append(tuple(row))
+    if pending:
+        yield _split(columns, pending)
+
+
+def _split(columns: list[str], rows: list[tuple[Any, ...]]) -> Staged:
     # A row staged before digests existed has none: it is its own version (never taken for another's copy).
     versions: dict[Any, set[Any]] = defaultdict(set)
     for row in rows:
@@ -318,32 +342,44 @@ def _staged(conn: Connection, entity: Entity, run_id: str, connection_id: int) -
     return Staged(columns, to_check, len(last), len(last) - len(to_check))
 
 
-def _frame(conn: Connection, entity: Entity, staged: Staged, run_id: str, connection_id: int) -> pd.DataFrame:
+@dataclass
+class _Documents:
+    """What the document checks need besides a batch's own columns: its lines' sums and any unknown codes."""
+
+    lines_table: str
+    params: dict[str, Any]
+    unknown: dict[tuple[Any, Any, Any], set[str]] | None = None  # read once per entity, on first need
+
+
+def _frame(conn: Connection, staged: Staged, documents: _Documents | None) -> pd.DataFrame:
     import pandas as pd  # imported here: a run with nothing new to check never pays for pandas
 
     frame = pd.DataFrame(staged.to_check, columns=staged.columns).drop(columns=["_version", "_mirror"])
-    lines_table = document_lines(entity)
-    if lines_table:
-        frame = _add_document_checks(conn, lines_table, frame, run_id, connection_id)
+    frame = frame.sort_values("stg_id", kind="stable").reset_index(drop=True)
+    if documents is not None:
+        frame = _add_document_checks(conn, documents, frame)
     return frame
 
 
-def _add_document_checks(
-    conn: Connection, lines_table: str, frame: pd.DataFrame, run_id: str, connection_id: int
-) -> pd.DataFrame:
+def _add_document_checks(conn: Connection, documents: _Documents, frame: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
-    params = {"run_id": run_id, "connection_id": connection_id}
-    result = conn.execute(
-        text(
-            "SELECT parent_id, parent_page, parent_position, "  # noqa: S608
-            f"CAST(SUM(line_amount) AS DOUBLE PRECISION) AS lines_total, COUNT(*) AS line_count FROM {lines_table} "
-            "WHERE run_id = :run_id AND connection_id = :connection_id "
-            "GROUP BY parent_id, parent_page, parent_position"
-        ),
-        params,
-    )
-    sums = pd.DataFrame(result.all(), columns=list(result.keys()))
+    ids = frame["xero_id"].dropna()
+    if ids.empty:
+        sums = pd.DataFrame()
+    else:
+        # Only this batch's parents (a range of ids: the batches come in id order), through the lines' parent index.
+        result = conn.execute(
+            text(
+                "SELECT parent_id, parent_page, parent_position, "  # noqa: S608
+                "CAST(SUM(line_amount) AS DOUBLE PRECISION) AS lines_total, COUNT(*) AS line_count "
+                f"FROM {documents.lines_table} "
+                "WHERE run_id = :run_id AND connection_id = :connection_id AND parent_id >= :low "
+                "AND parent_id <= :high GROUP BY parent_id, parent_page, parent_position"
+            ),
+            {**documents.params, "low": ids.min(), "high": ids.max()},
+        )
+        sums = pd.DataFrame(result.all(), columns=list(result.keys()))
     if not sums.empty:
         frame = frame.merge(
             sums,
@@ -359,14 +395,22 @@ def _add_document_checks(
     inclusive = frame["line_amount_types"] == "Inclusive"
     expected_lines = num("sub_total").where(~inclusive, num("sub_total") + num("total_tax"))
     frame["lines_gap"] = (num("lines_total") - expected_lines).abs().where(frame["line_count"].fillna(0) > 0)
-    frame["unknown_codes"] = _unknown_codes(conn, lines_table, frame, params)
+    if documents.unknown is None:
+        documents.unknown = _unknown_codes(conn, documents.lines_table, documents.params)
+    unknown = documents.unknown
+    keys = zip(frame["xero_id"], frame["page"], frame["position"], strict=True)
+    frame["unknown_codes"] = pd.Series(
+        [", ".join(sorted(unknown[k])) if k in unknown else None for k in keys],
+        index=frame.index,
+        dtype=object,
+    )
     return frame.drop(columns=["page", "position"])
 
 
 def _unknown_codes(
-    conn: Connection, lines_table: str, frame: pd.DataFrame, params: dict[str, Any]
-) -> pd.Series:
-    """Account codes and tax types on lines that the organisation does not have (as mirrored).
+    conn: Connection, lines_table: str, params: dict[str, Any]
+) -> dict[tuple[Any, Any, Any], set[str]]:
+    """Account codes and tax types on lines that the organisation does not have (as mirrored), per staged parent.
 
     Item codes are not checked: Xero lets the accounts team rename or delete an item that invoices already use,
     and those invoices keep the old code. Quarantining them would hold back their later changes (a void, a
@@ -410,14 +454,7 @@ def _unknown_codes(
             )
             for parent_id, page, position, value in rows:
                 unknown[(parent_id, page, position)].add(f"{label} {value}")
-    keys = list(zip(frame["xero_id"], frame["page"], frame["position"], strict=True))
-    import pandas as pd
-
-    return pd.Series(
-        [", ".join(sorted(unknown[k])) if k in unknown else None for k in keys],
-        index=frame.index,
-        dtype=object,
-    )
+    return dict(unknown)
 
 
 def _column_set(conn: Connection, sql: str, params: dict[str, Any]) -> set[Any]:
@@ -425,13 +462,10 @@ def _column_set(conn: Connection, sql: str, params: dict[str, Any]) -> set[Any]:
 
 
 def validate_entity(conn: Connection, entity: Entity, run_id: str, connection_id: int) -> EntityReport:
-    """Validate one entity of one run: quarantine failures with reasons, mark the rest valid."""
+    """Validate one entity of one run, one GX batch of at most `BATCH_ROWS` rows at a time: quarantine failures
+    with their reasons, mark the rest valid."""
     report = EntityReport(entity=entity.name)
     params = {"run_id": run_id, "connection_id": connection_id}
-    staged = _staged(conn, entity, run_id, connection_id)
-    if not staged.records:
-        return report
-    report.checked, report.unchanged = staged.records, staged.unchanged
     conn.execute(
         text(
             f"UPDATE {entity.staging_table} SET validation_status = 'valid' "  # noqa: S608
@@ -439,17 +473,31 @@ def validate_entity(conn: Connection, entity: Entity, run_id: str, connection_id
         ),
         params,
     )
-    if not staged.to_check:
-        report.valid = report.checked
-        return report
-    frame = _frame(conn, entity, staged, run_id, connection_id)
-    reasons, summaries = evaluate(entity, frame)
-    report.expectations = summaries
-    # A missing id reads as NaN (pandas 3 strings), not None: it is no id, and PostgreSQL refuses NaN = text.
-    xero_by_stg = {
-        int(stg_id): xero_id if isinstance(xero_id, str) else None
-        for stg_id, xero_id in zip(frame["stg_id"], frame["xero_id"], strict=True)
-    }
+    lines_table = document_lines(entity)
+    documents = _Documents(lines_table, params) if lines_table else None
+    reasons: dict[int, list[str]] = {}
+    xero_by_stg: dict[int, str | None] = {}
+    summaries: dict[tuple[str, str], dict[str, Any]] = {}
+    for staged in _batches(conn, entity, run_id, connection_id):
+        report.checked += staged.records
+        report.unchanged += staged.unchanged
+        if not staged.to_check:
+            continue
+        frame = _frame(conn, staged, documents)
+        batch_reasons, batch_summaries = evaluate(entity, frame)
+        reasons.update(batch_reasons)
+        for summary in batch_summaries:
+            key = (summary["expectation"], json.dumps(summary["kwargs"], sort_keys=True, default=str))
+            merged = summaries.setdefault(key, {**summary, "success": True, "unexpected_count": 0})
+            merged["success"] = merged["success"] and summary["success"]
+            merged["unexpected_count"] += summary["unexpected_count"]
+        # A missing id reads as NaN (pandas 3 strings), not None: it is no id, and PostgreSQL refuses NaN = text.
+        xero_by_stg.update(
+            (int(stg_id), xero_id if isinstance(xero_id, str) else None)
+            for stg_id, xero_id in zip(frame["stg_id"], frame["xero_id"], strict=True)
+            if int(stg_id) in batch_reasons
+        )
+    report.expectations = list(summaries.values())
     # A record's copies share its fate: if any copy failed, every copy of that xero_id in the run is held back.
     failed_ids = {xero_by_stg[s] for s in reasons} - {None}
     if reasons:

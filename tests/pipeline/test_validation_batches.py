@@ -129,3 +129,28 @@ def test_migrate_drops_the_payload_copies_an_older_database_kept(crm_url):
         }
     assert migrate.migrate(crm_url) == []
     assert set(staging.RETIRED_COLUMNS) >= {"val_contacts", "stg_contact_persons", "val_invoice_lines"}
+
+
+def test_batches_bound_memory_and_never_split_a_records_copies(crm, monkeypatch):
+    """Validation reads an entity in batches (BATCH_ROWS); two different versions of one invoice with the same
+    UpdatedDateUTC are caught even when a batch would end between them, because a batch never splits one id's copies."""
+    engine, connection_id = crm
+    monkeypatch.setattr(validation, "BATCH_ROWS", 3)
+    batches: list[int] = []
+    real = validation.evaluate
+    monkeypatch.setattr(validation, "evaluate", lambda e, frame: batches.append(len(frame)) or real(e, frame))
+    template = templates()["invoices"][0]
+    invoices = []
+    for n in range(5):
+        record = copy.deepcopy(template)
+        record["InvoiceID"] = f"00000000-0000-4000-8000-0000000ba{n:03d}"
+        invoices.append(record)
+    twin = {**copy.deepcopy(invoices[2]), "Reference": "same UpdatedDateUTC, other content"}
+    run_id = new_run_id()
+    run_pages(engine, connection_id, run_id, {"invoices": [Fuzzed(r) for r in [*invoices, twin]]})
+    with engine.connect() as conn:
+        quarantined = conn.execute(
+            text("SELECT xero_id FROM quarantined_record WHERE run_id = :r"), {"r": run_id}
+        ).scalars()
+        assert sorted(quarantined) == [invoices[2]["InvoiceID"]] * 2
+    assert len(batches) >= 2 and sum(batches) == 6
