@@ -378,9 +378,57 @@ def render_markdown(document: dict[str, Any], notes: str = "") -> str:
     return "\n".join(out) + "\n"
 
 
+def render_peers(peers: dict[str, Any]) -> str:
+    """bench/peers.json (python -m bench.peers) as a table: runs at Xero's real limits, counted by the sandbox."""
+    rows = []
+    for r in peers.get("runs", []):
+        floor = r["floor_seconds"]
+        rows.append(
+            [
+                r["who"],
+                f"{r['contacts']:,}",
+                r["database"],
+                f"{r['calls']:,}",
+                str(r["rate_limited"]),
+                f"{r['seconds']:.1f}",
+                f"{floor:.0f}",
+                f"{r['seconds'] / floor:.2f}" if floor else "-",
+                r["ends_with"],
+            ]
+        )
+    out = [
+        "## At Xero's real limits: first syncs and peers (`python -m bench.peers`)",
+        "",
+        f"Updated {peers.get('updated_at', '-')}. The sandbox at 60 calls a minute and 5 at once per organisation;",
+        "calls and 429s counted by the sandbox; wall time of each peer's own process from a cold start (ours: the",
+        "`import --full` command, extract to CRM rows committed, GX start-up included). Pacing floor: call k cannot",
+        "start before call k - 60 plus 60 s, so n calls need at least 60 x floor((n - 1) / 60) s.",
+        "",
+        *_table(
+            [
+                "who",
+                "contacts",
+                "database",
+                "calls",
+                "429s",
+                "wall s",
+                "pacing floor s",
+                "wall / floor",
+                "ends with",
+            ],
+            rows,
+        ),
+        "",
+    ]
+    return "\n".join(out)
+
+
 def write_outputs(document: dict[str, Any], json_path: Path, markdown_path: Path, notes_path: Path) -> None:
     import json
 
     json_path.write_text(json.dumps(document, indent=1, sort_keys=False) + "\n", encoding="utf-8")
     notes = notes_path.read_text(encoding="utf-8") if notes_path.exists() else ""
+    peers_path = notes_path.parent / "peers.json"
+    if peers_path.exists():
+        notes = render_peers(json.loads(peers_path.read_text(encoding="utf-8"))) + "\n" + notes
     markdown_path.write_text(render_markdown(document, notes), encoding="utf-8")

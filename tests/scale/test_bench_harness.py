@@ -139,3 +139,12 @@ def test_one_percent_is_spread_over_the_ids_and_deterministic():
     assert len(picked) == 10 and picked == changes.pick_every(copy.copy(ids), 10)
     assert picked[0] == 0 and picked[-1] >= 900
     assert changes.one_percent(50) == 1 and changes.pick_every([], 3) == []
+
+
+def test_the_pacing_floor_and_the_peers_table():
+    from bench import peers
+
+    assert [peers.pacing_floor(n) for n in (0, 12, 60, 61, 423)] == [0.0, 0.0, 0.0, 60.0, 420.0]
+    run = {"who": "tap", "contacts": 2500, "database": "-", "calls": 119, "rate_limited": 0, "seconds": 122.0}
+    text = report.render_peers({"runs": [{**run, "floor_seconds": 60.0, "ends_with": "JSON lines"}]})
+    assert "| tap | 2,500 | - | 119 | 0 | 122.0 | 60 | 2.03 | JSON lines |" in text
