@@ -17,6 +17,7 @@ Limits (O3): per organisation 60 calls a minute, 5,000 a day and 5 at once, per 
 from __future__ import annotations
 
 import json
+import json as _json
 import logging
 import random
 import time
@@ -238,6 +239,12 @@ class XeroClient:
         all_headers = {"xero-tenant-id": self.tenant_id, "Accept": "application/json", **(headers or {})}
         if idempotency_key:
             all_headers["Idempotency-Key"] = idempotency_key
+        data = None
+        if json is not None:
+            # One byte-for-byte body per content (sorted keys): a resend with the same Idempotency-Key must be
+            # "the same request" to Xero, even when its body was rebuilt or read back from the database.
+            data = _json.dumps(json, sort_keys=True, separators=(",", ":")).encode("utf-8")
+            all_headers["Content-Type"] = "application/json"
         retryable = method == "GET" or bool(idempotency_key)
         where = f"{method} {path}"
         tries = {"transient": 0, "rate": 0}
@@ -249,7 +256,7 @@ class XeroClient:
                     self.stats.calls += 1
                     self.stats.by_path[path] = self.stats.by_path.get(path, 0) + 1
                     response = self.session.request(
-                        method, url, params=params, json=json, headers=all_headers, timeout=self.retry.timeout
+                        method, url, params=params, data=data, headers=all_headers, timeout=self.retry.timeout
                     )
             except DayBudgetSpent as exc:
                 raise DailyLimitReached(

@@ -92,6 +92,10 @@ class AdvanceIn(BaseModel):
     seconds: float
 
 
+class IdempotencyIn(BaseModel):
+    window_seconds: float = Field(gt=0)
+
+
 @router.get("/health")
 async def health(request: Request) -> dict[str, Any]:
     state = _state(request)
@@ -314,6 +318,19 @@ async def set_limits(request: Request, body: LimitsIn) -> dict[str, Any]:
         setattr(limiter.config, key, value)
     limiter.reset()
     return await get_limits(request)
+
+
+@router.get("/idempotency")
+async def get_idempotency(request: Request) -> dict[str, Any]:
+    cache = _state(request).idempotency
+    return {"window_seconds": cache.window_seconds, "keys": len(cache)}
+
+
+@router.put("/idempotency")
+async def set_idempotency(request: Request, body: IdempotencyIn) -> dict[str, Any]:
+    """How long a key is remembered after its first call (Xero: 6 minutes); keys already stored keep theirs."""
+    _state(request).idempotency.window_seconds = body.window_seconds
+    return await get_idempotency(request)
 
 
 @router.post("/save")

@@ -90,6 +90,13 @@ class SandboxAdmin:
         """enabled, minute, day, concurrent, app_minute, window_seconds, day_seconds (windows are reset)."""
         return self._call("PUT", "/limits", json=settings)
 
+    def idempotency(self) -> dict[str, Any]:
+        return self._call("GET", "/idempotency")
+
+    def set_idempotency_window(self, seconds: float) -> dict[str, Any]:
+        """How long an Idempotency-Key is remembered after its first call (Xero: 360 s)."""
+        return self._call("PUT", "/idempotency", json={"window_seconds": seconds})
+
     # organisations, apps, users, connections
     def tenants(self) -> list[dict[str, Any]]:
         return self._call("GET", "/tenants")

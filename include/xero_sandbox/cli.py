@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xero_sandbox.idempotency import DEFAULT_WINDOW_SECONDS
 from xero_sandbox.limits import LimitConfig
 from xero_sandbox.state import (
     DEMO_CLIENT_ID,
@@ -57,6 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     limits.add_argument("--window-seconds", type=float, default=60.0, help="length of a 'minute'")
     limits.add_argument("--day-seconds", type=float, default=86_400.0, help="length of a 'day'")
     limits.add_argument("--no-limits", action="store_true", help="switch limits off (benchmarks)")
+    serve.add_argument(
+        "--idempotency-seconds",
+        type=float,
+        default=DEFAULT_WINDOW_SECONDS,
+        help="how long an Idempotency-Key is remembered after its first call (Xero: 6 minutes)",
+    )
     serve.add_argument("--auto-consent", action="store_true", help="authorize redirects at once (headless)")
     serve.add_argument("--no-admin", action="store_true", help="refuse the /sandbox admin paths")
     serve.add_argument("--state-file", type=Path, help="load state from here if it exists; save on exit")
@@ -173,6 +180,7 @@ def _serve(args: argparse.Namespace) -> int:
             ),
             journal_size=args.journal_size,
         )
+        state.idempotency.window_seconds = args.idempotency_seconds
     app = create_app(state, state_file=args.state_file)
     sock = bind_socket(args.host, args.port)
     url = f"http://{args.host}:{sock.getsockname()[1]}"

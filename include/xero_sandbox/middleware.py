@@ -25,7 +25,7 @@ from starlette.routing import BaseRoute, Match
 
 from xero_sandbox import problems
 from xero_sandbox.faults import FaultRule
-from xero_sandbox.idempotency import MAX_KEY_LENGTH, StoredResponse
+from xero_sandbox.idempotency import MAX_KEY_LENGTH, KeyReused, StoredResponse, fingerprint
 from xero_sandbox.journal import JournalEntry
 from xero_sandbox.oauth import TokenInvalid
 from xero_sandbox.scopes import is_allowed
@@ -336,8 +336,17 @@ class Call:
             if key is None or not writes:
                 await self._dispatch(store=tenant.store)
                 return
-            idem_key = (tenant_id, auth.client_id, key)
-            stored = await state.idempotency.claim(idem_key)
+            idem_key = (auth.client_id, key)
+            request_print = fingerprint(
+                tenant_id, self.method, self.path, self.scope.get("query_string", b""), self.body
+            )
+            try:
+                stored = await state.idempotency.claim(idem_key, request_print, state.clock.timestamp())
+            except KeyReused:
+                await self.answer(
+                    problems.validation_error(f"Idempotency Key: {key} is used with a different request.")
+                )
+                return
             if stored is not None:
                 self.replayed = True
                 await self._replay(stored)

@@ -1,4 +1,7 @@
-"""Idempotency-Key on PUT/POST: a repeat gets the first answer and writes nothing, per organisation and app."""
+"""Idempotency-Key on PUT/POST, as Xero documents it
+(https://developer.xero.com/documentation/guides/idempotent-requests/idempotency/): a repeat of the same request
+gets the first answer and writes nothing; keys are per app; a key reused on a different request is a 400; keys
+expire 6 minutes after their first call (on the sandbox clock) and are then processed as new."""
 
 from __future__ import annotations
 
@@ -50,23 +53,26 @@ def test_repeat_returns_the_first_answer_and_writes_nothing(env):
     assert "X-MinLimit-Remaining" in second.headers
 
 
-def test_repeat_with_a_different_body_still_gets_the_first_answer(env):
+def test_a_key_reused_on_a_different_request_is_refused(env):
     server, token, (tenant, _) = env
     key = str(uuid.uuid4())
     first = put(server, token, tenant, "Original Name", key, method="POST")
-    second = put(server, token, tenant, "Different Name", key, method="POST")
-    assert second.content == first.content
+    assert first.status_code == 200
+    for method, name in (("POST", "Different Name"), ("PUT", "Original Name")):  # other body; other method
+        refused = put(server, token, tenant, name, key, method=method)
+        assert refused.status_code == 400
+        assert refused.json()["Message"] == f"Idempotency Key: {key} is used with a different request."
     names = {c.get("Name") for c in server.state.tenants[tenant].store.contacts.values()}
     assert "Original Name" in names and "Different Name" not in names
 
 
-def test_keys_are_per_organisation_and_per_app(env):
+def test_keys_are_per_app_across_organisations(env):
     server, token, (first, second) = env
     key = str(uuid.uuid4())
     a = put(server, token, first, "Org A Contact", key)
-    b = put(server, token, second, "Org B Contact", key)
     assert a.json()["Contacts"][0]["Name"] == "Org A Contact"
-    assert b.json()["Contacts"][0]["Name"] == "Org B Contact"
+    # The same app, the same key, another organisation: a different request.
+    assert put(server, token, second, "Org A Contact", key).status_code == 400
     other_app = get_token(
         server,
         scopes=["accounting.contacts"],
@@ -75,6 +81,24 @@ def test_keys_are_per_organisation_and_per_app(env):
     )
     c = put(server, other_app, first, "Other App Contact", key)
     assert c.json()["Contacts"][0]["Name"] == "Other App Contact"
+
+
+def test_a_key_expires_after_its_window_and_is_then_processed_as_new(env):
+    server, token, (tenant, _) = env
+    assert server.admin.idempotency()["window_seconds"] == 360  # Xero's six minutes
+    key = str(uuid.uuid4())
+    before = count(server, tenant)
+    assert put(server, token, tenant, "Window Ltd", key).status_code == 200
+    server.admin.advance_clock(359)
+    assert put(server, token, tenant, "Window Ltd", key).status_code == 200  # replayed
+    assert count(server, tenant) == before + 1
+    server.admin.advance_clock(2)
+    late = put(server, token, tenant, "Window Ltd", key)
+    # Processed again: Xero now refuses the second contact of that name, where a replay would have said 200.
+    assert late.status_code == 400
+    assert "already assigned" in late.text
+    entries = [e for e in server.admin.journal(method="PUT") if e.get("idempotency_key") == key]
+    assert [e["replayed"] for e in entries] == [False, True, False]
 
 
 def test_without_a_key_every_call_writes(env):
@@ -113,8 +137,8 @@ def test_a_repeat_during_the_first_call_waits_for_its_answer(env):
     server.admin.add_fault("delay", count=1, hold_seconds=60, methods=["PUT"])
     answers: dict[str, httpx.Response] = {}
 
-    def call(name: str) -> None:
-        answers[name] = put(server, token, tenant, name, key)
+    def call(label: str) -> None:
+        answers[label] = put(server, token, tenant, "First Call", key)  # a retry sends the same request
 
     def wait_in_flight(n: int) -> None:
         deadline = time.monotonic() + 30

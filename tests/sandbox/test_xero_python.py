@@ -233,16 +233,22 @@ def test_validation_error_surfaces_with_xeros_body(sdk, tenant):
 
 
 def test_idempotency_key_replay_through_the_sdk(sdk, tenant, sandbox):
+    from xero_python.exceptions import AccountingBadRequestException
+
     key = str(uuid.uuid4())
     name = f"Idempotent SDK {key[:8]}"
     first = sdk.accounting.create_contacts(
         tenant, Contacts(contacts=[Contact(name=name)]), idempotency_key=key
     )
     second = sdk.accounting.create_contacts(
-        tenant, Contacts(contacts=[Contact(name=name + " changed")]), idempotency_key=key
+        tenant, Contacts(contacts=[Contact(name=name)]), idempotency_key=key
     )
     assert second.contacts[0].contact_id == first.contacts[0].contact_id
-    assert second.contacts[0].name == name
+    # The same key on a different request: Xero's 400, never a replay.
+    with pytest.raises(AccountingBadRequestException):
+        sdk.accounting.create_contacts(
+            tenant, Contacts(contacts=[Contact(name=name + " changed")]), idempotency_key=key
+        )
     matches = [
         c for c in sandbox.state.tenants[tenant].store.contacts.values() if c.get("Name", "").startswith(name)
     ]
