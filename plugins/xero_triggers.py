@@ -1,9 +1,15 @@
-"""OrderOutboxTrigger: event-driven scheduling of xero_order_invoices on the CRM's order outbox (P6).
+"""Event triggers for the triggerer: DAG runs that start within about a second of work appearing in the CRM.
 
-An `AssetWatcher` on `Asset("xero://crm/order-outbox")` runs this trigger in Airflow's triggerer. Its `run()`
-polls the `order_outbox` table every `poll_interval` seconds and yields one `TriggerEvent` whenever an event newer
-than the last one it announced is pending: Airflow records an asset event and starts a xero_order_invoices run
-within about a second of the confirmation, visible in the UI like any other asset-triggered run.
+Each trigger polls one table every `poll_interval` seconds in Airflow's triggerer and yields one `TriggerEvent`
+whenever work newer than the last it announced is pending; an `AssetWatcher` on the DAG's asset turns that into
+an asset event and a DAG run, visible in the UI like any other asset-triggered run.
+
+- `OrderOutboxTrigger`: the order outbox (P6) -> xero_order_invoices.
+- `WebhookEventTrigger`: Xero webhook events the receiver stored -> xero_webhook_import.
+- `CrmChangeTrigger`: CRM customer/product edits queued by database triggers -> xero_crm_changes.
+
+`debounce` (seconds) waits that long after first seeing new work before announcing it, so a burst (a webhook
+delivery of 100 events, a bulk edit in the CRM) becomes one run, not one per row.
 
 The CRM database URL is read from the environment (CRM_DATABASE_URL) when the trigger runs, never passed as a
 keyword argument: trigger kwargs are stored in Airflow's metadata database and printed in the triggerer's log,
@@ -19,19 +25,40 @@ from typing import Any
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 
-class OrderOutboxTrigger(BaseEventTrigger):
-    """Fires when the order outbox holds a pending event it has not announced yet."""
+class _PendingWorkTrigger(BaseEventTrigger):
+    """Fires when `_poll()` reports pending work newer than the last it announced."""
 
-    def __init__(self, poll_interval: float = 1.0, after_id: int = 0) -> None:
+    def __init__(self, poll_interval: float = 1.0, after_id: int = 0, debounce: float = 0.0) -> None:
         super().__init__()
         self.poll_interval = float(poll_interval)
         self.after_id = int(after_id)
+        self.debounce = float(debounce)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
             f"{type(self).__module__}.{type(self).__qualname__}",
-            {"poll_interval": self.poll_interval, "after_id": self.after_id},
+            {"poll_interval": self.poll_interval, "after_id": self.after_id, "debounce": self.debounce},
         )
+
+    def _poll(self) -> tuple[int, int | None]:
+        raise NotImplementedError
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        announced = self.after_id
+        while True:
+            # The database driver blocks; a thread keeps the triggerer's event loop free for other triggers.
+            pending, newest = await asyncio.to_thread(self._poll)
+            if pending and newest is not None and newest > announced:
+                if self.debounce:
+                    await asyncio.sleep(self.debounce)
+                    pending, newest = await asyncio.to_thread(self._poll)
+                announced = max(announced, newest or announced)
+                yield TriggerEvent({"pending": pending, "newest_event_id": newest})
+            await asyncio.sleep(self.poll_interval)
+
+
+class OrderOutboxTrigger(_PendingWorkTrigger):
+    """Fires when the order outbox holds a pending event it has not announced yet."""
 
     def _poll(self) -> tuple[int, int | None]:
         from xero_crm_sync import db
@@ -40,12 +67,24 @@ class OrderOutboxTrigger(BaseEventTrigger):
         with db.get_engine().connect() as conn:
             return pending_summary(conn)
 
-    async def run(self) -> AsyncIterator[TriggerEvent]:
-        announced = self.after_id
-        while True:
-            # The database driver blocks; a thread keeps the triggerer's event loop free for other triggers.
-            pending, newest = await asyncio.to_thread(self._poll)
-            if pending and newest is not None and newest > announced:
-                announced = newest
-                yield TriggerEvent({"pending": pending, "newest_event_id": newest})
-            await asyncio.sleep(self.poll_interval)
+
+class WebhookEventTrigger(_PendingWorkTrigger):
+    """Fires when the receiver stored webhook events that no run has picked up yet."""
+
+    def _poll(self) -> tuple[int, int | None]:
+        from xero_crm_sync import db
+        from xero_crm_sync.webhooks.events import pending_summary
+
+        with db.get_engine().connect() as conn:
+            return pending_summary(conn)
+
+
+class CrmChangeTrigger(_PendingWorkTrigger):
+    """Fires when CRM edits to pushed fields wait in the change outbox (and differ from what Xero holds)."""
+
+    def _poll(self) -> tuple[int, int | None]:
+        from xero_crm_sync import db
+        from xero_crm_sync.webhooks.outbox import pending_summary
+
+        with db.get_engine().connect() as conn:
+            return pending_summary(conn)

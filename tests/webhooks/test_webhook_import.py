@@ -1,0 +1,177 @@
+"""The event-driven import: webhook events -> just those records re-read (IDs=) -> the import's own steps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import text
+
+from tests.webhooks.conftest import KEY, WebhookWorld
+from xero_crm_sync.webhooks import keys
+from xero_sandbox.webhooks import WebhookFaults
+
+
+def _ledger(world: WebhookWorld, contact_id: str) -> Any:
+    return world.pipeline.rows(
+        "SELECT name, email, status FROM sales_ledger WHERE accounting_code = :x", x=contact_id
+    )
+
+
+def _customer(world: WebhookWorld, n: int) -> dict[str, Any]:
+    """The n-th imported customer: each test changes its own."""
+    code = world.pipeline.scalar(
+        "SELECT accounting_code FROM sales_ledger WHERE accounting_code IS NOT NULL ORDER BY id LIMIT 1 OFFSET :n",
+        n=n,
+    )
+    return world.org.contacts.get(code)
+
+
+def test_a_signed_event_reaches_the_crm_with_one_call(world: WebhookWorld) -> None:
+    contact = _customer(world, 0)
+    world.org.upsert_contacts([{"ContactID": contact["ContactID"], "Name": "Renamed In Xero Ltd"}])
+    world.pipeline.sandbox.admin.clear_journal()
+    result = world.process()
+    assert result.events >= 1 and result.ignored == 0
+    assert _ledger(world, contact["ContactID"])[0]["name"] == "Renamed In Xero Ltd"
+    reads = world.api_calls("/Contacts")
+    assert len(reads) == 1 and contact["ContactID"] in reads[0]["path"] + str(reads[0].get("query", ""))
+    with world.pipeline.engine.connect() as conn:
+        states = conn.execute(text("SELECT DISTINCT state FROM webhook_event")).scalars().all()
+    assert "pending" not in states
+    # Nothing pending: a second run reads nothing.
+    world.pipeline.sandbox.admin.clear_journal()
+    assert world.process("again").events == 0 and world.api_calls("/Contacts") == []
+
+
+def test_archiving_in_xero_puts_the_customer_on_stop_through_the_import_rule(world: WebhookWorld) -> None:
+    contact = _customer(world, 1)
+    world.org.upsert_contacts([{"ContactID": contact["ContactID"], "ContactStatus": "ARCHIVED"}])
+    world.process()
+    assert _ledger(world, contact["ContactID"])[0]["status"] == "On Stop"
+
+
+def test_duplicate_and_out_of_order_deliveries_end_as_one_ordered_delivery(world: WebhookWorld) -> None:
+    world.hub.set_faults(world.subscription.id, WebhookFaults(duplicate=1.0, reorder=0.5, seed=3))
+    duplicated = world.subscription.stats["duplicated"]
+    contact = _customer(world, 2)
+    for n in range(5):
+        world.org.upsert_contacts([{"ContactID": contact["ContactID"], "EmailAddress": f"v{n}@example.com"}])
+        world.hub.flush(5)  # each edit its own delivery, some held back behind the next
+    assert world.subscription.stats["duplicated"] - duplicated >= 5
+    world.hub.set_faults(world.subscription.id, WebhookFaults())
+    world.process()
+    final = world.org.contacts.get(contact["ContactID"])
+    assert _ledger(world, contact["ContactID"])[0]["email"] == final["EmailAddress"] == "v4@example.com"
+
+
+def test_replayed_or_badly_signed_deliveries_change_nothing(world: WebhookWorld) -> None:
+    import httpx
+
+    contact = _customer(world, 3)
+    world.org.upsert_contacts([{"ContactID": contact["ContactID"], "Name": "First Rename Ltd"}])
+    world.process()
+    before = world.pipeline.scalar("SELECT COUNT(*) FROM webhook_event")
+    # Replay every payload Xero sent so far, correctly signed: nothing new is stored, nothing runs.
+    event = {
+        "resourceUrl": "x", "resourceId": contact["ContactID"], "tenantId": world.pipeline.tenants["primary"],
+        "tenantType": "ORGANISATION", "eventCategory": "CONTACT", "eventType": "UPDATE",
+        "eventDateUtc": "2020-01-01T00:00:00.000",
+    }  # fmt: skip
+    import json
+
+    body = json.dumps(
+        {"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "Z"}
+    ).encode()
+    forged = body.replace(b"2020", b"2030")
+    assert (
+        httpx.post(
+            world.receiver.url, content=forged, headers={"x-xero-signature": keys.signature("x", forged)}
+        ).status_code
+        == 401
+    )
+    assert httpx.post(world.receiver.url, content=forged).status_code == 401
+    assert world.pipeline.scalar("SELECT COUNT(*) FROM webhook_event") == before
+    # An old (replayed) event re-reads the current record: the CRM keeps Xero's newest state.
+    assert (
+        httpx.post(
+            world.receiver.url, content=body, headers={"x-xero-signature": keys.signature(KEY, body)}
+        ).status_code
+        == 200
+    )
+    assert (
+        httpx.post(
+            world.receiver.url, content=body, headers={"x-xero-signature": keys.signature(KEY, body)}
+        ).status_code
+        == 200
+    )
+    assert world.pipeline.scalar("SELECT COUNT(*) FROM webhook_event") == before + 1
+    world.process("replay")
+    assert _ledger(world, contact["ContactID"])[0]["name"] == "First Rename Ltd"
+
+
+def test_a_burst_of_edits_costs_a_handful_of_calls(world: WebhookWorld) -> None:
+    contacts = list(world.org.contacts.values())[:20]
+    for round_ in range(10):  # 200 edits of 20 contacts
+        world.org.upsert_contacts(
+            [{"ContactID": c["ContactID"], "Website": f"https://r{round_}.example.com"} for c in contacts]
+        )
+    invoices = [i for i in world.org.invoices.values() if i["Status"] == "DRAFT"][:5]
+    world.org.upsert_invoices([{"InvoiceID": i["InvoiceID"], "Reference": "burst"} for i in invoices])
+    world.pipeline.sandbox.admin.clear_journal()
+    world.process()
+    assert world.subscription.stats["events"] >= 200  # Xero told us about every edit
+    calls = world.pipeline.sandbox.admin.journal()
+    gets = [c for c in calls if c["method"] == "GET" and "/api.xro/" in c["path"]]
+    # contacts by id (1), invoices by id (1), payments since their watermark (1).
+    assert len(gets) <= 3, [c["path"] for c in gets]
+
+
+def test_events_of_unknown_organisations_are_ignored_with_a_reason(world: WebhookWorld) -> None:
+    from xero_crm_sync.connections import utcnow
+    from xero_crm_sync.webhooks import events
+
+    with world.pipeline.engine.begin() as conn:
+        events.store_delivery(
+            conn, "nobody",
+            [{"tenant_id": "00000000-0000-0000-0000-000000000000", "event_category": "CONTACT",
+              "event_type": "UPDATE", "resource_id": "abc", "event_date_utc": utcnow()}],
+            utcnow(),
+        )  # fmt: skip
+    result = world.process()
+    assert result.ignored == 1
+    assert world.pipeline.scalar("SELECT detail FROM webhook_event WHERE resource_id = 'abc'").startswith(
+        "no active"
+    )
+
+
+def test_polling_stretches_while_healthy_and_returns_when_webhooks_stop(
+    world: WebhookWorld, monkeypatch: Any
+) -> None:
+    from xero_crm_sync import import_run
+    from xero_crm_sync.webhooks.health import deferred_entities, webhook_status
+
+    p = world.pipeline
+    info = p.store.get(p.connections["primary"])
+    world.process()
+    with p.engine.connect() as conn:
+        assert webhook_status(conn).state == "healthy"
+    assert deferred_entities(p.engine, info) == {"contacts", "invoices", "credit_notes"}
+    # A scheduled import then leaves them out; items, payments, ... are still read.
+    extracted = import_run.extract(p.engine, p.store, info, "poll-1", skip=deferred_entities(p.engine, info))
+    assert "contacts" not in extracted.entities and "items" in extracted.entities
+
+    # Webhooks stop: Xero changes a contact, no event arrives; polling finds it.
+    world.hub.set_faults(world.subscription.id, WebhookFaults(drop=1.0))
+    contact = _customer(world, 5)
+    world.org.upsert_contacts([{"ContactID": contact["ContactID"], "Name": "Changed While Deaf Ltd"}])
+    assert world.hub.flush(5) and world.subscription.stats["dropped"] >= 1
+    monkeypatch.setenv("XERO_WEBHOOK_GRACE_MINUTES", "0")
+    extracted = import_run.extract(p.engine, p.store, info, "poll-2").as_dict()
+    import_run.validate(p.engine, extracted)
+    import_run.load(p.engine, extracted)
+    assert _ledger(world, contact["ContactID"])[0]["name"] == "Changed While Deaf Ltd"
+    with p.engine.connect() as conn:
+        status = webhook_status(conn)
+    assert status.state == "degraded" and status.missed >= 1 and "polling" in status.reason
+    assert deferred_entities(p.engine, info) == frozenset()  # everything polled at its normal interval again
+    world.hub.set_faults(world.subscription.id, WebhookFaults())
