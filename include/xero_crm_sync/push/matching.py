@@ -122,7 +122,7 @@ def match_customers(
     return proposals
 
 
-def _literal(value: str) -> str:
+def where_literal(value: str) -> str:
     """A string literal for Xero's where filter (.NET style: backslash escapes)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -132,9 +132,9 @@ def where_clause(customers: Iterable[NewCustomer]) -> str:
     case-insensitively)."""
     terms: list[str] = []
     for customer in customers:
-        terms.append(f"ContactNumber=={_literal(str(customer.id))}")
+        terms.append(f"ContactNumber=={where_literal(str(customer.id))}")
         if _norm(customer.email):
-            terms.append(f"EmailAddress=={_literal(customer.email.strip())}")  # type: ignore[union-attr]
+            terms.append(f"EmailAddress=={where_literal(customer.email.strip())}")  # type: ignore[union-attr]
         if _norm(customer.name):
-            terms.append(f"Name=={_literal(customer.name.strip())}")  # type: ignore[union-attr]
+            terms.append(f"Name=={where_literal(customer.name.strip())}")  # type: ignore[union-attr]
     return " OR ".join(dict.fromkeys(terms))

@@ -6,11 +6,14 @@ an `order_outbox` event *in the caller's transaction*, so an event exists exactl
 xero_order_invoices DAG calls `process_outbox`, which handles events in id order:
 
 - confirmed: push the customer first when it is not in Xero yet (and any product on its lines not in Xero yet),
-  then PUT one Draft invoice with an Idempotency-Key derived from the order and the event, stored on the event
-  before sending. A retried task or a repeated run resends the same key (Xero replays its first answer and
-  creates nothing), and an order that already has its InvoiceID is never sent again: one invoice per order.
+  then PUT one Draft invoice numbered by us (`payloads.invoice_number`: the order number) with an Idempotency-Key
+  derived from the order and the event, stored on the event before sending. Xero keeps a key only 6 minutes, so a
+  retry of an attempt whose outcome is unknown (a lost answer, a killed task, hours later) first looks the invoice
+  up by its number and adopts it; only when Xero has none is it sent again (and Xero refuses a second invoice
+  with the same number). An order that already has its InvoiceID is never sent again: one invoice per order.
 - voided: while the invoice is DRAFT in Xero it is deleted; otherwise an unresolved error tells the accounts team
-  (an authorised invoice is theirs to void or credit). The invoice's later life flows back through the import.
+  (an authorised invoice is theirs to void or credit). A retried delete that finds the invoice already DELETED
+  after our own attempt began records the same outcome as an uninterrupted run. The invoice's later life flows back through the import.
 
 Rejections by Xero end the event as 'failed' with an unresolved error; confirming the order again (after fixing
 it) queues a new attempt with a new key. Transport failures and limits leave the event pending: the task fails,
@@ -32,6 +35,7 @@ from xero_crm_sync.oauth import ReconnectRequired
 from xero_crm_sync.push import ledger, payloads, results, sqlfiles
 from xero_crm_sync.push.batches import canonical_json, order_key
 from xero_crm_sync.push.ledger import db_time
+from xero_crm_sync.push.matching import where_literal
 from xero_crm_sync.push.run import make_client, organisation_gone, push_customers, push_products
 from xero_crm_sync.settings import Settings
 from xero_crm_sync.xero_client import (
@@ -352,6 +356,12 @@ def create_invoice(
         delivery_tax_type=options.delivery_tax_type,
     )
     key = event.idempotency_key or order_key("invoice", order.id, event.id, _fingerprint(order))
+    if event.idempotency_key is not None:
+        # An earlier attempt sent (or may have sent) this invoice and its answer was lost. Its key may have expired
+        # (Xero keeps one 6 minutes), so look for the invoice by the number we gave it before sending again.
+        found = find_invoice(client, element["InvoiceNumber"])
+        if found is not None:
+            return _adopt_or_refuse(engine, info, event, order, key, found, element, run_id, label)
     with engine.begin() as conn:
         _begin_attempt(conn, info, event, key, element)
     crash_point("orders.key_saved")
@@ -369,6 +379,11 @@ def create_invoice(
         raise
     except XeroError as exc:
         outcome = results.ElementOutcome(0, False, messages=(str(exc),))
+    if not outcome.ok and any(_NUMBER_TAKEN in m for m in outcome.messages):
+        # The number is taken: by this order's own invoice (a lost answer raced this send) or by another one.
+        found = find_invoice(client, element["InvoiceNumber"])
+        if found is not None:
+            return _adopt_or_refuse(engine, info, event, order, key, found, element, run_id, label)
     if not outcome.ok:
         return _fail(
             engine, info, event, run_id, "invoice_rejected",
@@ -376,26 +391,75 @@ def create_invoice(
             "Correct the order (or its customer/products) in the CRM, then confirm it again.",
             xero_message=outcome.message, payload=element, key=key,
         )  # fmt: skip
+    _record_invoice(
+        engine, info, event, order, key, outcome.xero_id, outcome.answer.get("InvoiceNumber"), run_id
+    )
+    return "created"
+
+
+_NUMBER_TAKEN = "must be unique"  # Xero's "Invoice # must be unique."
+
+
+def find_invoice(client: XeroClient, number: str) -> dict[str, Any] | None:
+    """The ACCREC invoice numbered `number` in Xero, if any (one `where` query)."""
+    where = f'Type=="ACCREC" AND InvoiceNumber=={where_literal(number)}'
+    invoices = client.get_json("Invoices", params={"where": where, "page": 1}).get("Invoices") or []
+    exact = [i for i in invoices if str(i.get("InvoiceNumber", "")).casefold() == number.casefold()]
+    return exact[0] if exact else None
+
+
+def _adopt_or_refuse(
+    engine: Engine,
+    info: ConnectionInfo,
+    event: OutboxEvent,
+    order: Any,
+    key: str,
+    found: dict[str, Any],
+    element: dict[str, Any],
+    run_id: str,
+    label: str,
+) -> str:
+    """Adopt the invoice Xero already has under this order's number when it is this order's (same customer),
+    recording exactly what a send would have; refuse to guess when it belongs to someone else."""
+    number = found.get("InvoiceNumber")
+    if (found.get("Contact") or {}).get("ContactID") == element["Contact"]["ContactID"]:
+        log.warning("%s: adopting invoice %s that an earlier attempt created in Xero", label, number)
+        _record_invoice(engine, info, event, order, key, str(found["InvoiceID"]), number, run_id)
+        return "created"
+    return _fail(
+        engine, info, event, run_id, "invoice_number_taken",
+        f"{label}: Xero already has invoice {number} for another contact, so no invoice was created",
+        "Give the order a number no Xero invoice uses (or remove that invoice in Xero), then confirm it again.",
+        xero_id=str(found.get("InvoiceID")), payload=element,
+    )  # fmt: skip
+
+
+def _record_invoice(
+    engine: Engine,
+    info: ConnectionInfo,
+    event: OutboxEvent,
+    order: Any,
+    key: str,
+    xero_id: str | None,
+    number: str | None,
+    run_id: str,
+) -> None:
     now = utcnow()
-    number = outcome.answer.get("InvoiceNumber")
     with engine.begin() as conn:
         conn.execute(
             text(
                 "UPDATE sales_order SET xero_invoice_id = :x, last_accounting_export_date = :now "
                 "WHERE id = :id AND xero_invoice_id IS NULL"
             ),
-            {"x": outcome.xero_id, "now": db_time(now, conn), "id": order.id},
+            {"x": xero_id, "now": db_time(now, conn), "id": order.id},
         )
         ledger.record_history(
-            conn, info.id, "sales_order", order.id, outcome.xero_id, "create_invoice", run_id, now,
+            conn, info.id, "sales_order", order.id, xero_id, "create_invoice", run_id, now,
             f"Draft invoice {number}" if number else "Draft invoice",
         )  # fmt: skip
         ledger.resolve_errors(conn, info.id, "sales_order", order.id, now)
         _end_attempt(conn, key, "done")
-        _finish(
-            conn, event, "done", now, result=f"created Draft invoice {number or ''} {outcome.xero_id}".strip()
-        )
-    return "created"
+        _finish(conn, event, "done", now, result=f"created Draft invoice {number or ''} {xero_id}".strip())
 
 
 def delete_draft(
@@ -415,6 +479,11 @@ def delete_draft(
     status = invoice.get("Status")
     number = invoice.get("InvoiceNumber") or invoice_id
     if status == "DELETED":
+        if event.idempotency_key is not None:
+            # Our own delete of an earlier attempt reached Xero and its answer was lost (a crash, a reset): the
+            # outcome is the one an uninterrupted run records, not "someone else deleted it".
+            _record_deleted(engine, info, event, order, event.idempotency_key, invoice_id, number, run_id)
+            return "deleted"
         return _done(engine, event, f"invoice {number} was already deleted in Xero")
     if status != "DRAFT":
         return _fail(
@@ -442,6 +511,20 @@ def delete_draft(
             f"Accounts team: void or credit invoice {number} in Xero if the sale is cancelled.",
             xero_message=str(exc), xero_id=invoice_id, payload=element, key=key,
         )  # fmt: skip
+    _record_deleted(engine, info, event, order, key, invoice_id, number, run_id)
+    return "deleted"
+
+
+def _record_deleted(
+    engine: Engine,
+    info: ConnectionInfo,
+    event: OutboxEvent,
+    order: Any,
+    key: str,
+    invoice_id: str,
+    number: str,
+    run_id: str,
+) -> None:
     now = utcnow()
     with engine.begin() as conn:
         ledger.record_history(
@@ -451,7 +534,6 @@ def delete_draft(
         ledger.resolve_errors(conn, info.id, "sales_order", order.id, now)
         _end_attempt(conn, key, "done")
         _finish(conn, event, "done", now, result=f"deleted Draft invoice {number}")
-    return "deleted"
 
 
 def primary_connections(store: ConnectionStore) -> dict[int, ConnectionInfo]:

@@ -260,6 +260,13 @@ class OrderHeader:
     order_date: Any
 
 
+def invoice_number(order: OrderHeader) -> str:
+    """The invoice's number in Xero, set by us: the CRM order number (else `SO-<order id>`). It is the natural key
+    that finds the order's invoice again when a create's answer was lost and its Idempotency-Key may have expired
+    (Xero keeps a key 6 minutes), and Xero refuses a second ACCREC invoice with the same number."""
+    return _text(order.order_number) or f"SO-{order.id}"
+
+
 def _date(value: Any) -> str | None:
     if value is None or value == "":
         return None
@@ -282,6 +289,7 @@ def invoice_element(
         "Type": "ACCREC",
         "Status": "DRAFT",
         "Contact": {"ContactID": order.contact_id},
+        "InvoiceNumber": invoice_number(order),
         "LineAmountTypes": "Exclusive",
     }
     if _text(order.currency_code):
