@@ -175,3 +175,87 @@ def test_polling_stretches_while_healthy_and_returns_when_webhooks_stop(
     assert status.state == "degraded" and status.missed >= 1 and "polling" in status.reason
     assert deferred_entities(p.engine, info) == frozenset()  # everything polled at its normal interval again
     world.hub.set_faults(world.subscription.id, WebhookFaults())
+
+
+# --- CRM -> Xero: the change outbox (same world: setting one up costs a full import) ----------------------------
+
+
+def _needs_push(world: WebhookWorld) -> int:
+    from xero_crm_sync.webhooks.outbox import pending_summary
+
+    with world.pipeline.engine.connect() as conn:
+        return pending_summary(conn)[0]
+
+
+def _drain(world: WebhookWorld, run_id: str) -> Any:
+    from xero_crm_sync.settings import get_settings
+    from xero_crm_sync.webhooks.outbox import drain
+
+    p = world.pipeline
+    return drain(p.engine, p.store, get_settings(), run_id)
+
+
+def test_a_crm_edit_reaches_xero_and_its_echo_is_not_re_read(world: WebhookWorld) -> None:
+    world.process("before-crm-edit")
+    waiting = _needs_push(world)  # the demo's CRM-only customers and products, never pushed yet
+    contact = _customer(world, 6)
+    with world.pipeline.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE sales_ledger SET email = 'from.crm@example.com' WHERE accounting_code = :x"),
+            {"x": contact["ContactID"]},
+        )
+    assert _needs_push(world) == waiting + 1  # queued in the same transaction, by the database trigger
+    world.pipeline.sandbox.admin.clear_journal()
+    result = _drain(world, "crm-edit")
+    assert world.org.contacts.get(contact["ContactID"])["EmailAddress"] == "from.crm@example.com"
+    writes = [c for c in world.pipeline.sandbox.admin.journal() if c["method"] in ("POST", "PUT")]
+    assert (
+        len(writes) <= 2 and result.changes >= 1 and _needs_push(world) == 0
+    )  # customers (+ products) batch
+    # Xero's webhook for our own write comes back: recognised, not re-read.
+    world.pipeline.sandbox.admin.clear_journal()
+    echoed = world.process("echo")
+    assert echoed.echoes >= 1 and world.api_calls("/Contacts") == []
+
+
+def test_the_imports_own_writes_do_not_bounce_back(world: WebhookWorld) -> None:
+    # A customer the CRM holds exactly as Xero does (nothing to push before the change).
+    code = world.pipeline.scalar(
+        "SELECT s.accounting_code FROM push_customer_mirror m JOIN sales_ledger s ON s.id = m.id "
+        "WHERE m.mirror_hash = m.fields_hash ORDER BY s.id DESC LIMIT 1"
+    )
+    contact = world.org.contacts.get(code)
+    assert _needs_push(world) == 0
+    world.org.upsert_contacts([{"ContactID": contact["ContactID"], "Name": "Renamed For The Echo Test Ltd"}])
+    world.process("import-writes")
+    assert _ledger(world, contact["ContactID"])[0]["name"] == "Renamed For The Echo Test Ltd"
+    with world.pipeline.engine.connect() as conn:
+        queued = conn.execute(text("SELECT COUNT(*) FROM crm_change_outbox WHERE state = 'pending'")).scalar()
+    assert queued >= 1  # the trigger saw the import's write...
+    assert _needs_push(world) == 0  # ...but it equals what Xero holds: no run starts
+    world.pipeline.sandbox.admin.clear_journal()
+    _drain(world, "import-writes-drain")
+    assert [c for c in world.pipeline.sandbox.admin.journal() if c["method"] in ("POST", "PUT")] == []
+
+
+def test_a_burst_of_crm_edits_costs_a_few_batched_calls(world: WebhookWorld) -> None:
+    with world.pipeline.engine.begin() as conn:
+        codes = (
+            conn.execute(
+                text(
+                    "SELECT accounting_code FROM sales_ledger WHERE accounting_code IS NOT NULL ORDER BY id LIMIT 15"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for round_ in range(4):  # 60 edits of 15 customers
+            conn.execute(
+                text("UPDATE sales_ledger SET phone = :p WHERE accounting_code = :x"),
+                [{"p": f"09 555 {round_}{n:03d}", "x": code} for n, code in enumerate(codes)],
+            )
+    world.pipeline.sandbox.admin.clear_journal()
+    _drain(world, "crm-burst")
+    writes = [c for c in world.pipeline.sandbox.admin.journal() if c["method"] in ("POST", "PUT")]
+    assert len(writes) == 1, [w["path"] for w in writes]  # 15 customers: one batch of up to 50
+    assert _needs_push(world) == 0
