@@ -113,6 +113,20 @@ async def reset_counters(request: Request, tenant_id: str | None = None) -> dict
     return {"reset": True}
 
 
+@router.get("/records")
+def records(
+    request: Request, tenant_id: str | None = None, modified_since: str | None = None
+) -> dict[str, Any]:
+    """What each organisation holds, per collection, counted by the sandbox (``accounting.holdings``)."""
+    from xero_sandbox.accounting.holdings import holdings
+
+    state = _state(request)
+    tenants = [t for t in state.tenants.values() if tenant_id is None or t.tenant_id == tenant_id]
+    if tenant_id is not None and not tenants:
+        raise HTTPException(404, f"unknown tenant {tenant_id}")
+    return {t.tenant_id: holdings(t.store, modified_since) for t in tenants}
+
+
 @router.get("/journal")
 async def journal(
     request: Request,
@@ -250,6 +264,8 @@ async def add_user(request: Request, body: UserIn) -> dict[str, Any]:
         )
     except ValueError as exc:
         raise HTTPException(409, str(exc)) from exc
+    for tenant_id in body.tenant_ids:
+        state.show_user(tenant_id, user)
     return user.public_view()
 
 

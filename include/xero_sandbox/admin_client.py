@@ -39,6 +39,12 @@ class SandboxAdmin:
     def reset_counters(self, tenant_id: str | None = None) -> None:
         self._call("DELETE", "/counters", params={"tenant_id": tenant_id})
 
+    def records(self, tenant_id: str | None = None, modified_since: str | None = None) -> dict[str, Any]:
+        """Per organisation and collection: held / listed / paged (``xero_sandbox.accounting.holdings``)."""
+        return self._call(
+            "GET", "/records", params={"tenant_id": tenant_id, "modified_since": modified_since}
+        )
+
     def journal(
         self,
         *,

@@ -172,7 +172,15 @@ class SandboxState:
                 user = self.identity.user_by_email(email)
                 if user is not None:
                     user.tenant_ids.add(tenant_id)
+                    self.show_user(tenant_id, user)
         return tenant
+
+    def show_user(self, tenant_id: str, user: User) -> None:
+        """List a user who may connect the organisation in its ``GET /Users`` (Xero's users of the org)."""
+        tenant = self.tenants.get(tenant_id)
+        put_user = getattr(tenant.store, "put_user", None) if tenant else None
+        if put_user is not None:
+            put_user(user.user_id, user.email, user.given_name, user.family_name)
 
     def tenant(self, tenant_id: str) -> Tenant | None:
         return self.tenants.get(tenant_id)

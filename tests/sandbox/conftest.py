@@ -23,7 +23,9 @@ from xero_sandbox.signing import TokenSigner
 from xero_sandbox.state import SandboxConfig, build_state
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SPEC_DIR = (REPO_ROOT / "../shared/xero-openapi").resolve()
+SPEC_DIR = REPO_ROOT / "vendor" / "xero-openapi"  # Xero's OpenAPI specs, vendored with their MIT licence
+
+SPEC_FILES = ("xero_accounting.yaml", "xero-identity.yaml", "LICENSE")
 
 # Limits out of the way for tests that are not about limits (headers are still sent).
 GENEROUS_LIMITS = LimitConfig(minute=1_000_000, day=10_000_000, concurrent=100, app_minute=10_000_000)
@@ -148,8 +150,11 @@ def http(sandbox: SandboxServer) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def spec_dir() -> Path:
-    if not SPEC_DIR.is_dir():
-        pytest.skip(f"Xero's OpenAPI specs are not at {SPEC_DIR} (CI keeps ../shared beside the clone)")
+    missing = [name for name in SPEC_FILES if not (SPEC_DIR / name).is_file()]
+    if missing:  # never a skip: the conformance tests are the sandbox's proof
+        pytest.fail(
+            f"Xero's OpenAPI specs are missing from {SPEC_DIR}: {', '.join(missing)} (see its README)"
+        )
     return SPEC_DIR
 
 

@@ -32,6 +32,7 @@ from openapi_schema_validator import OAS30Validator
 from starlette.routing import Route
 
 from xero_sandbox.accounting import router as accounting_router
+from xero_sandbox.accounting.entities import READ_ONLY
 
 from .conftest import api_headers, get_token
 
@@ -149,10 +150,14 @@ def check_platform_answer(spec: Spec, response: httpx.Response) -> None:
         assert int(response.headers["Retry-After"]) >= 1
 
 
+# Path forms Xero answers that its spec does not list: validated against the documented form.
+SPEC_ALIASES = {"/api.xro/2.0/Organisations": "/api.xro/2.0/Organisation"}
+
+
 def conform(spec: Spec, response: httpx.Response, host: str = XERO_API, prefix: str = "") -> str:
     """Validate one answer against the spec; returns "schema" or "platform" (how it was checked)."""
     request = response.request
-    path = prefix + request.url.path.replace("/api.xro/2.0", "/api.xro/2.0", 1)
+    path = prefix + SPEC_ALIASES.get(request.url.path, request.url.path)
     openapi_request = MockRequest(
         host,
         request.method.lower(),
@@ -288,6 +293,10 @@ GET_ONE_ROUTES = sorted(
 )
 
 
+# The read-only collections the sandbox serves empty (docs/SANDBOX.md): only their 404 can be checked here.
+EMPTY_COLLECTIONS = {spec.collection for spec in READ_ONLY} - {"Users"}
+
+
 @pytest.mark.parametrize("path", GET_ROUTES)
 def test_every_list_endpoint_conforms(client, accounting_api, seeded, path):
     response = client.get(path)
@@ -300,11 +309,14 @@ def test_every_single_record_endpoint_conforms(client, accounting_api, seeded, p
     collection, param = re.match(r"^/(\w+)/\{(\w+)\}$", path).groups()
     listing = client.get(f"/{collection}").json()
     records = next(v for v in listing.values() if isinstance(v, list))
-    assert records, f"no {collection} to read one of"
-    value = records[0][param]
-    response = client.get(f"/{collection}/{value}")
-    assert response.status_code == 200
-    assert conform(accounting_api, response) == "schema"
+    if collection not in EMPTY_COLLECTIONS:
+        assert records, f"no {collection} to read one of"
+        value = records[0][param]
+        response = client.get(f"/{collection}/{value}")
+        assert response.status_code == 200
+        assert conform(accounting_api, response) == "schema"
+    else:
+        assert records == []
     missing = client.get(f"/{collection}/{uuid.uuid4() if param.endswith('ID') else 'NOSUCHTHING'}")
     assert missing.status_code == 404
     assert conform(accounting_api, missing) == "platform"

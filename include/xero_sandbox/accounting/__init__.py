@@ -7,8 +7,11 @@ Public interface (the platform's contract):
 * ``OrgStore``: one organisation in memory (``xero_sandbox.accounting.store``).
 """
 
+from . import readonly
 from .entities import ROUTE_SEGMENTS
 from .routes import router
 from .store import ElementResult, NotFound, OrgStore
+
+router.include_router(readonly.router)
 
 __all__ = ["ROUTE_SEGMENTS", "ElementResult", "NotFound", "OrgStore", "router"]

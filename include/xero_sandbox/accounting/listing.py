@@ -1,8 +1,8 @@
 """GET collection semantics: If-Modified-Since, where, order, IDs/Statuses/... filters, includeArchived, paging.
 
 Ordering is cached per collection version (see ``Collection.ordered``), so paging through 100,000 contacts costs
-one sort, then a filter pass and a slice per page. The default order is creation order, which keeps pages
-stable while records are updated; an explicit ``order`` is always tie-broken by the entity's ID.
+one sort, then a filter pass and a slice per page. The default order is Xero's: UpdatedDateUTC ascending, then the
+ID (``default_order``); an explicit ``order`` is always tie-broken by the entity's ID.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
-from . import entities, render
+from . import entities, render, schema
 from .entities import EntitySpec
 from .query import compile_where, parse_order, sort_records
 from .wire import BadDate, parse_if_modified_since
@@ -64,11 +65,11 @@ def list_records(
     """
     collection = org.collection(spec.collection)
     lookup = org.lookup
-    since = _since(if_modified_since)
+    since = _since(if_modified_since) if spec.modified_since else None
     where = params.get("where", "").strip()
     order = params.get("order", "").strip()
     predicate = compile_where(spec.model, where) if where else None  # parse errors surface before any work
-    keys = parse_order(spec.model, order) if order else ()
+    keys = parse_order(spec.model, order) if order else default_order(spec)
     filters = _filters(spec, params, extra)
     if predicate is not None:
         filters.append(lambda record: predicate(record, lookup))
@@ -117,12 +118,14 @@ def list_records(
     summary = (
         spec in (entities.CONTACTS, entities.INVOICES) and params.get("summaryonly", "").lower() == "true"
     )
-    paging = spec.paged and ("page" in params or "pagesize" in params)
+    paging = spec.paged and ("page" in params or (spec.page_size and "pagesize" in params))
     if not paging:
         view = render.SUMMARY if summary else (render.LIST if spec.paged else render.FULL)
         return Page(matched, view, None)
     page = max(1, _int(params.get("page"), 1))
-    size = min(MAX_PAGE_SIZE, max(1, _int(params.get("pagesize"), DEFAULT_PAGE_SIZE)))
+    size = DEFAULT_PAGE_SIZE
+    if spec.page_size:
+        size = min(MAX_PAGE_SIZE, max(1, _int(params.get("pagesize"), DEFAULT_PAGE_SIZE)))
     start = (page - 1) * size
     pagination = {
         "page": page,
@@ -131,6 +134,15 @@ def list_records(
         "itemCount": len(matched),
     }
     return Page(matched[start : start + size], render.SUMMARY if summary else render.PAGE, pagination)
+
+
+@cache
+def default_order(spec: EntitySpec) -> tuple[Any, ...]:
+    """Xero's order when the request names none: UpdatedDateUTC ascending, then the ID, for every model that has
+    an UpdatedDateUTC (tap-xero relies on it; docs/SANDBOX.md); creation order for the others (currencies...)."""
+    if "updateddateutc" not in schema.fields_of(spec.model):
+        return ()
+    return parse_order(spec.model, "UpdatedDateUTC ASC")
 
 
 def _filters(spec: EntitySpec, params: dict[str, str], extra: Predicate | None) -> list[Predicate]:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from xero_python.accounting import models as sdk_models
 
 from . import schema
+from .entities import READ_ONLY
 from .validation import ZERO_GUID
 from .wire import BadDate, date_string, ms_date, parse_date_input, parse_datetime_input, utc_string
 
@@ -211,6 +212,7 @@ RENDERERS: dict[str, Callable[..., dict[str, Any]]] = {
     "BrandingThemes": plain,
     "TrackingCategories": plain,
     "Allocations": allocation,
+    **{spec.collection: plain for spec in READ_ONLY},
 }
 
 

@@ -215,6 +215,7 @@ async def _write(request: Request, spec: EntitySpec, method: str, path_id: str |
 
 # --------------------------------------------------------------------------------------------- settings
 @router.get("/Organisation")
+@router.get("/Organisations")  # documented singular; Xero answers the plural too (tap-xero reads it)
 def get_organisation(request: Request) -> Response:
     org = _org(request)
     return _respond(request, "Organisations", [render.plain(org.organisation, org)])

@@ -20,7 +20,7 @@ from typing import Any
 
 from . import defaults
 from .collection import Collection, Record
-from .entities import BY_COLLECTION
+from .entities import BY_COLLECTION, READ_ONLY
 from .validation import Invalid
 from .wire import to_millis
 
@@ -196,6 +196,7 @@ class OrgStore:
                 self.payments,
             )
         }
+        self._add_read_only_collections()
         self._seed_settings()
 
     def __getstate__(self) -> dict[str, Any]:
@@ -207,6 +208,28 @@ class OrgStore:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self.lock = threading.RLock()
+        self._add_read_only_collections()  # a state file saved before they existed
+
+    def _add_read_only_collections(self) -> None:
+        for spec in READ_ONLY:
+            self._collections.setdefault(spec.collection, Collection(spec.collection, spec.id_field))
+
+    def put_user(self, user_id: str, email: str, first_name: str, last_name: str) -> Record:
+        """The organisation's user as ``GET /Users`` shows it (the sandbox's login users who may connect it)."""
+        record: Record = {
+            "UserID": str(user_id).lower(),
+            "EmailAddress": email,
+            "FirstName": first_name,
+            "LastName": last_name,
+            "UpdatedDateUTC": self.now(),
+            "IsSubscriber": False,
+            "OrganisationRole": "STANDARD",
+        }
+        with self.lock:
+            users = self.collection("Users")
+            if users.get(record["UserID"]) is None:
+                users.put(record)
+            return users.get(record["UserID"]) or record
 
     # ---------------------------------------------------------------------------------------------- basics
     def now(self) -> datetime:

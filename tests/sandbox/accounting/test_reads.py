@@ -101,6 +101,7 @@ def test_if_modified_since_sees_updates_and_archiving(org, clock, api):
     watermark = "2024-05-01T09:30:30"
     clock.advance(30)
     org.upsert_contacts([{"ContactID": old["ContactID"], "EmailAddress": "old@example.com"}])
+    clock.advance(1)  # Xero's default order is UpdatedDateUTC, then the ID: a second apart keeps it readable
     org.upsert_contacts([{"ContactID": other["ContactID"], "ContactStatus": "ARCHIVED"}])
     changed = api.get(
         "/Contacts", headers={"If-Modified-Since": watermark}, params={"includeArchived": "true"}
