@@ -118,10 +118,10 @@ def list_records(
     summary = (
         spec in (entities.CONTACTS, entities.INVOICES) and params.get("summaryonly", "").lower() == "true"
     )
-    paging = spec.paged and ("page" in params or (spec.page_size and "pagesize" in params))
+    # summaryOnly=true always pages (100 a page when no page is named): docs/SANDBOX.md.
+    paging = spec.paged and ("page" in params or (spec.page_size and "pagesize" in params) or summary)
     if not paging:
-        view = render.SUMMARY if summary else (render.LIST if spec.paged else render.FULL)
-        return Page(matched, view, None)
+        return Page(matched, render.LIST if spec.paged else render.FULL, None)
     page = max(1, _int(params.get("page"), 1))
     size = DEFAULT_PAGE_SIZE
     if spec.page_size:

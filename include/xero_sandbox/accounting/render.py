@@ -41,6 +41,19 @@ _CONTACT_HEAVY = (
     "Balances",
     "ContactGroups",
 )
+# Left out of unpaged GET /Contacts (Xero sends them with paging, summaryOnly or a single contact): the spec says
+# so for MergedToContactID and the default line amount types; SDK issue threads show Xero leaving out
+# PaymentTerms (XeroAPI/xero-php-oauth2#121) and the tracking categories (XeroAPI/Xero-Java#298,
+# XeroAPI/Xero-NetStandard#317); ContactPersons likewise (the stricter reading). docs/SANDBOX.md.
+_CONTACT_PAGED_ONLY = (
+    "ContactPersons",
+    "PaymentTerms",
+    "SalesTrackingCategories",
+    "PurchasesTrackingCategories",
+    "MergedToContactID",
+    "SalesDefaultLineAmountType",
+    "PurchasesDefaultLineAmountType",
+)
 _DOCUMENT_HEAVY = ("LineItems", "Payments", "CreditNotes", "Prepayments", "Overpayments", "Allocations")
 
 
@@ -49,6 +62,9 @@ def contact(record: Record, store: OrgStore, view: str = FULL, unitdp: int | Non
     out["HasValidationErrors"] = False
     if view == SUMMARY:
         for name in _CONTACT_HEAVY:
+            out.pop(name, None)
+    elif view == LIST:
+        for name in _CONTACT_PAGED_ONLY:
             out.pop(name, None)
     return out
 
