@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .entities import EntitySpec
-from .validation import Invalid, is_guid, not_found
+from .validation import Invalid, is_guid, not_found, put_existing
 
 if TYPE_CHECKING:
     from .collection import Collection, Record
@@ -26,7 +26,8 @@ def match_record(
 
     ``POST /X/{id}`` targets the URL's record (by ID, or by number/code where Xero allows it). Otherwise an ID
     in the element must exist; a POST without an ID updates the record with the same number/code (as Xero does
-    for ContactNumber, Item Code, InvoiceNumber and PurchaseOrderNumber) and a PUT always creates.
+    for ContactNumber, Item Code, InvoiceNumber and PurchaseOrderNumber) and a PUT always creates: a PUT naming
+    an existing record's ID is refused.
     """
     from .store import NotFound
 
@@ -42,6 +43,11 @@ def match_record(
         record = collection.get(str(record_id)) if is_guid(str(record_id)) else None
         if record is None:
             raise Invalid([not_found(spec.label, spec.id_field, str(record_id))])
+        if method == "PUT":
+            # "A PUT method will create new data in Xero, whereas a POST will either create new data or update
+            # existing data" (Xero, HTTP PUT and POST): a PUT naming an existing record is refused, not applied
+            # (Xero does not document the answer; refusing is the stricter reading, docs/SANDBOX.md).
+            raise Invalid([put_existing(spec.label, spec.id_field, str(record_id))])
         return record
     if method == "POST" and number_index and spec.number_field:
         number = element.get(spec.number_field)

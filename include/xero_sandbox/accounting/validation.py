@@ -95,6 +95,10 @@ def not_found(entity: str, id_field: str, value: str) -> str:
     return f"{entity} with {id_field} '{value}' could not be found"
 
 
+def put_existing(entity: str, id_field: str, value: str) -> str:
+    return f"{entity} with {id_field} '{value}' already exists: PUT only creates, use POST to update it"
+
+
 def status_not_valid(document: str) -> str:
     """Xero's answer to a status change the document's workflow does not allow (e.g. PAID -> DRAFT)."""
     return f"{document} not of valid status for modification"
