@@ -174,6 +174,17 @@ def test_polling_stretches_while_healthy_and_returns_when_webhooks_stop(
         status = webhook_status(conn)
     assert status.state == "degraded" and status.missed >= 1 and "polling" in status.reason
     assert deferred_entities(p.engine, info) == frozenset()  # everything polled at its normal interval again
+    # ...and the status page says so, in its webhooks block.
+    from fastapi.testclient import TestClient
+
+    from xero_crm_sync.status_app import create_app
+
+    page = TestClient(create_app(lambda: p.engine, reader=lambda: "tester", writer=lambda: "tester")).get("/")
+    assert page.status_code == 200
+    assert (
+        'id="webhooks" class="webhooks-degraded"' in page.text
+        and "reached the CRM only by polling" in page.text
+    )
     world.hub.set_faults(world.subscription.id, WebhookFaults())
 
 

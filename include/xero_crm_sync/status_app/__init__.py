@@ -52,6 +52,15 @@ def _filters(
         raise HTTPException(400, str(exc)) from None
 
 
+def _webhooks(engine: Engine) -> Any:
+    """The webhooks' health for the page's one webhooks block (None when none are configured)."""
+    from xero_crm_sync.webhooks.health import webhook_status
+
+    with engine.connect() as conn:
+        found = webhook_status(conn)
+    return None if found.state == "off" else found
+
+
 def create_app(
     engine: Callable[[], Engine],
     *,
@@ -79,9 +88,9 @@ def create_app(
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request, user: Reader, filters: Filtered) -> HTMLResponse:
         data = status.report(engine(), filters)
-        return templates.TemplateResponse(
-            request, "status.html", {"user": user, "report": data, "filters": filters, "status": status}
-        )
+        context = {"user": user, "report": data, "filters": filters, "status": status}
+        context["webhooks"] = _webhooks(engine())  # one block: xero_crm_sync.webhooks (docs/WEBHOOKS.md)
+        return templates.TemplateResponse(request, "status.html", context)
 
     @app.get("/api/status")
     def status_json(user: Reader, filters: Filtered) -> dict[str, Any]:
