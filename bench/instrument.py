@@ -9,6 +9,8 @@ Spans recorded (they never nest):
 - `xero_wait`: inside `XeroClient.request` (waiting on the sandbox's answer, reading its body);
 - `stage`: `staging.stage_page` + `staging.write_page` (Xero JSON -> rows -> COPY / executemany), counting the
   line rows written (`clock.counts["line_rows"]`);
+- `validate`: `import_run.validate_entity` (GX suite + promotion of one entity), which extract calls for each
+  entity as soon as it is read (while the next one is read) and the validate step for any left over;
 - `push_diff`: the push's SQL files (`push.sqlfiles.execute` / `fetch`).
 """
 
@@ -44,7 +46,7 @@ def _counting_lines(clock: StageClock, func: Callable[..., Any]) -> Callable[...
 
 @contextmanager
 def instrumented(clock: StageClock) -> Iterator[StageClock]:
-    from xero_crm_sync import staging
+    from xero_crm_sync import import_run, staging
     from xero_crm_sync.push import sqlfiles
     from xero_crm_sync.xero_client import XeroClient
 
@@ -52,6 +54,7 @@ def instrumented(clock: StageClock) -> Iterator[StageClock]:
         (XeroClient, "request", "xero_wait"),
         (staging, "stage_page", "stage"),
         (staging, "write_page", "stage"),
+        (import_run, "validate_entity", "validate"),
         (sqlfiles, "execute", "push_diff"),
         (sqlfiles, "fetch", "push_diff"),
     ]

@@ -63,6 +63,9 @@ class EntityExtract:
     watermark: str | None = None  # candidate; applied by the load step after its commit
     seconds: float = 0.0
     waited: float = 0.0  # of `seconds`, waiting for Xero's pages with nothing of ours to do
+    validated: dict[str, Any] | None = (
+        None  # the entity's validation report, when extract validated it already
+    )
 
 
 @dataclass
@@ -167,10 +170,19 @@ def extract(
     with engine.connect() as conn:
         marks = _watermarks(conn, info.id)
     ctx = staging.RunContext(run_id=run_id, connection_id=info.id, extracted_at=now)
-    for entity in (e for e in entities_for(info.role) if e.name not in skip):
+    todo = [e for e in entities_for(info.role) if e.name not in skip]
+
+    def since_for(entity: Entity) -> datetime | None:
         watermark, last_full = marks.get(entity.name, (None, None))
         due_full = full or watermark is None or last_full is None or now - last_full >= FULL_RECONCILE_EVERY
-        since = None if due_full or not entity.modified_since else watermark
+        return None if due_full or not entity.modified_since else watermark
+
+    # The next entity's reader, started before this entity is validated: Xero's pacing waits of the next reads and
+    # our validation of this one overlap (with the calls made before it started, to count its calls apart).
+    next_reader: tuple[ReadAhead, int] | None = None
+    for index, entity in enumerate(todo):
+        watermark = marks.get(entity.name, (None, None))[0]
+        since = since_for(entity)
         item = EntityExtract(
             entity=entity.name,
             mode="full" if since is None else "incremental",
@@ -178,8 +190,10 @@ def extract(
         )
         result.entities[entity.name] = item
         started = time.perf_counter()
-        calls_before = client.stats.calls
         pages: ReadAhead | None = None
+        calls_before = client.stats.calls
+        if next_reader is not None:
+            (pages, calls_before), next_reader = next_reader, None
         try:
             with engine.begin() as conn:
                 clear_run(conn, entity, run_id, info.id)
@@ -187,7 +201,8 @@ def extract(
             overall_max: datetime | None = None
             progress = Progress(entity.name)
             # The next pages are read while this one is staged (prefetch.py: same order, same transactions).
-            pages = ReadAhead(client.iter_pages(entity, modified_since=since), depth=READ_AHEAD_PAGES)
+            if pages is None:
+                pages = ReadAhead(client.iter_pages(entity, modified_since=since), depth=READ_AHEAD_PAGES)
             for page in pages:
                 staged = staging.stage_page(entity, page.records, ctx, page=page.page)
                 with engine.begin() as conn:
@@ -206,6 +221,8 @@ def extract(
                 candidate = watermark  # nothing changed: keep the old watermark
             item.watermark = candidate.isoformat() if candidate else None
             item.complete = True
+            item.calls = client.stats.calls - calls_before
+            item.seconds = round(time.perf_counter() - started, 3)
             crash_point("extract.entity")
         except DailyLimitReached as exc:
             result.stopped = f"daily API limit reached while reading {entity.name}: {exc}"
@@ -237,8 +254,9 @@ def extract(
                 "Reconnect with the scopes the integration needs (see README: Connecting Xero).",
             )
         finally:
-            item.calls = client.stats.calls - calls_before
-            item.seconds = round(time.perf_counter() - started, 3)
+            if not item.complete:
+                item.calls = client.stats.calls - calls_before
+                item.seconds = round(time.perf_counter() - started, 3)
             if pages is not None:
                 item.waited = round(pages.waited, 3)
                 pages.close()
@@ -251,6 +269,24 @@ def extract(
             item.calls,
             item.seconds,
         )
+        if not item.complete:
+            continue
+        if index + 1 < len(todo):
+            upcoming = todo[index + 1]
+            reader = ReadAhead(
+                client.iter_pages(upcoming, modified_since=since_for(upcoming)), READ_AHEAD_PAGES
+            )
+            next_reader = (reader, client.stats.calls)
+            reader.start()
+        # Validated now, while the next entity is read, instead of after the last page of the run (issue 13: the
+        # import as fast as Xero's pacing allows). Its own transaction, as in the validate step, which then only
+        # passes these verdicts on; an entity whose validation fails here is left to that step.
+        try:
+            item.validated = validate_entity(engine, entity, run_id, info.id)
+        except Exception:
+            log.exception("validating %s during extract failed; the validate step retries it", entity.name)
+    if next_reader is not None:
+        next_reader[0].close()
     stats = client.stats
     result.calls, result.retries, result.rate_limited = stats.calls, stats.retries, stats.rate_limited
     _record_run(engine, info.id, run_id, "full" if full else "incremental", {"extract": result.as_dict()})
@@ -266,35 +302,49 @@ def organisation_gone(store: ConnectionStore, info: ConnectionInfo, settings: Se
 # --- step 2: validate ---------------------------------------------------------------------------------------
 
 
+def validate_entity(engine: Engine, entity: Entity, run_id: str, connection_id: int) -> dict[str, Any]:
+    """Validate and promote one entity of a run in one transaction (its verdicts and its promotion land
+    together); returns the report."""
+    started = time.perf_counter()
+    with engine.begin() as conn:
+        report = validation.validate_entity(conn, entity, run_id, connection_id)
+        validated.promote(conn, entity, run_id, connection_id)
+    crash_point("validate.entity")
+    log.info(
+        "validated %-20s %7d checked, %7d valid, %5d quarantined (%d unchanged, not re-checked), %.2f s",
+        entity.name,
+        report.checked,
+        report.valid,
+        report.quarantined,
+        report.unchanged,
+        time.perf_counter() - started,
+    )
+    for summary in report.expectations:
+        if not summary["success"]:
+            log.warning(
+                "  %s %s failed for %d rows",
+                summary["expectation"],
+                summary["kwargs"].get("column") or summary["kwargs"].get("column_list"),
+                summary["unexpected_count"],
+            )
+    return report.as_dict()
+
+
 def validate(engine: Engine, extract_result: dict[str, Any]) -> dict[str, Any]:
-    """Validate and promote every completely extracted entity; quarantine the failures with their reasons."""
+    """Validate and promote every completely extracted entity; quarantine the failures with their reasons.
+
+    Extract validates each entity as soon as it is read (while the next one is read); what it validated is passed
+    on as it is, and only the rest is validated here."""
     run_id, connection_id = extract_result["run_id"], extract_result["connection_id"]
     reports: dict[str, Any] = {}
     for name, item in extract_result["entities"].items():
         if not item["complete"]:
             continue
+        if item.get("validated") is not None:
+            reports[name] = item["validated"]
+            continue
         entity = next(e for e in ENTITIES if e.name == name)
-        # One transaction per entity: its verdicts and its promotion land together.
-        with engine.begin() as conn:
-            report = validation.validate_entity(conn, entity, run_id, connection_id)
-            validated.promote(conn, entity, run_id, connection_id)
-        crash_point("validate.entity")
-        reports[name] = report.as_dict()
-        log.info(
-            "validated %-20s %7d checked, %7d valid, %5d quarantined",
-            name,
-            report.checked,
-            report.valid,
-            report.quarantined,
-        )
-        for summary in report.expectations:
-            if not summary["success"]:
-                log.warning(
-                    "  %s %s failed for %d rows",
-                    summary["expectation"],
-                    summary["kwargs"].get("column") or summary["kwargs"].get("column_list"),
-                    summary["unexpected_count"],
-                )
+        reports[name] = validate_entity(engine, entity, run_id, connection_id)
     _record_run(engine, connection_id, run_id, None, {"validate": reports})
     return {"run_id": run_id, "connection_id": connection_id, "entities": reports}
 

@@ -62,8 +62,14 @@ class ReadAhead(Generic[T]):
             return
         self._put(_DONE)
 
+    def start(self) -> ReadAhead[T]:
+        """Start reading now (before the consumer asks for the first item); idempotent."""
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._thread.start()
+        return self
+
     def __iter__(self) -> Iterator[T]:
-        self._thread.start()
+        self.start()
         try:
             while True:
                 started = time.perf_counter()
