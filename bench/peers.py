@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 contacts=args.contacts,
                 limits=LimitConfig(enabled=True, minute=PER_MINUTE, concurrent=5),
                 auto_consent=True,
+                startup_timeout=900,  # generating 100,000 contacts takes minutes on shared cores
             ) as sandbox:
                 if peer == "ours":
                     entry = run_ours(sandbox, args.contacts, args.database, Path(scratch))

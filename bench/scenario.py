@@ -235,6 +235,7 @@ class Scenario:
                     contacts=self.contacts,
                     limits=LimitConfig(enabled=False),
                     auto_consent=True,
+                    startup_timeout=900,  # generating 100,000 contacts takes minutes on shared cores
                 ) as sandbox,
                 fresh_database(self.database, self.scratch) as url,
             ):
