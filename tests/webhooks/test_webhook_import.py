@@ -33,6 +33,10 @@ def test_a_signed_event_reaches_the_crm_with_one_call(world: WebhookWorld) -> No
     result = world.process()
     assert result.events >= 1 and result.ignored == 0
     assert _ledger(world, contact["ContactID"])[0]["name"] == "Renamed In Xero Ltd"
+    # A read of some records by id says nothing about the others: the contacts watermark did not move.
+    assert world.pipeline.scalar(
+        "SELECT last_successful_run_id FROM sync_watermark WHERE entity = 'contacts'"
+    ) == ("initial")
     reads = world.api_calls("/Contacts")
     assert len(reads) == 1 and contact["ContactID"] in reads[0]["path"] + str(reads[0].get("query", ""))
     with world.pipeline.engine.connect() as conn:
