@@ -55,8 +55,9 @@ def quarantine_reasons(engine: Engine, run_id: str | None = None, limit: int = 2
 
 
 def fewest_calls(extracted: dict[str, dict[str, Any]]) -> int:
-    """The theoretical minimum for a read: ceil(records / 1000) per paged entity (at least one call to learn
-    that nothing changed), one call per unpaged entity."""
+    """The theoretical minimum for a read of ``{entity: {"records": n}}``: ceil(n / 1000) per paged entity (at
+    least one call to learn that nothing changed), one call per unpaged entity. Feed it the records the server
+    holds (``render`` does with ``server``), not what the client says it read."""
     total = 0
     for name, item in extracted.items():
         if BY_NAME[name].paged:
@@ -89,11 +90,36 @@ def latest_import_run(engine: Engine) -> str | None:
         ).scalar()
 
 
-def render(engine: Engine, run_id: str, sandbox_calls: dict[str, int] | None = None) -> str:
+def server_import_figures(
+    endpoints: dict[str, dict[str, Any]], held: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The import's figures as the server sees them, for one organisation: the GETs it counted on each entity's
+    collection (``endpoints``: the sandbox's counters, ``"GET /Contacts": {"calls": n, ...}``) and the records
+    it holds per collection (``held``: the sandbox's ``GET /sandbox/records``)."""
+    per_entity = {}
+    for entity in BY_NAME.values():
+        calls = sum(
+            item.get("calls", 0)
+            for template, item in endpoints.items()
+            if template.split(" ", 1) == ["GET", f"/{entity.path}"]
+        )
+        per_entity[entity.name] = {"calls": calls, "held": held.get(entity.path, {}).get("held", 0)}
+    return {"entities": per_entity}
+
+
+def render(
+    engine: Engine,
+    run_id: str,
+    sandbox_calls: dict[str, int] | None = None,
+    server: dict[str, dict[str, Any]] | None = None,
+) -> str:
+    """The summary; ``server`` (by organisation name, from ``server_import_figures``) replaces the client's own
+    call counts with the server's: calls it counted, fewest possible from the records it holds."""
     lines = [f"Sync cycle {run_id}", "", "CRM tables (rows):"]
     for table, count in table_counts(engine).items():
         lines.append(f"  {table:<22} {count:>8}")
-    lines += ["", "API calls (used / fewest possible):"]
+    source = "counted by the sandbox" if server else "as the client counted them"
+    lines += ["", f"API calls of the import (used / fewest possible, {source}):"]
     with engine.connect() as conn:
         names = dict(conn.execute(text("SELECT id, tenant_name FROM xero_connection")).all())
         statuses = dict(
@@ -104,16 +130,24 @@ def render(engine: Engine, run_id: str, sandbox_calls: dict[str, int] | None = N
         )
     for connection_id, extract in run_extracts(engine, run_id).items():
         entities = extract.get("entities", {})
-        used = extract.get("calls", 0)
-        minimum = fewest_calls(entities)
+        name = names.get(connection_id, connection_id)
+        figures = (server or {}).get(str(name))
+        if figures:  # the server's counts of calls, and of the records the run's entities hold
+            used = sum(figures["entities"][entity]["calls"] for entity in entities)
+            minimum = fewest_calls({e: {"records": figures["entities"][e]["held"]} for e in entities})
+        else:
+            used, minimum = extract.get("calls", 0), fewest_calls(entities)
         lines.append(
-            f"  {names.get(connection_id, connection_id)}: {used} / {minimum}"
+            f"  {name}: {used} / {minimum}"
             f"  (retries {extract.get('retries', 0)}, 429s {extract.get('rate_limited', 0)},"
             f" run {statuses.get(connection_id, '?')})"
         )
-        for name, item in entities.items():
+        for entity, item in entities.items():
+            held = figures["entities"].get(entity) if figures else None
+            calls = held["calls"] if held else item["calls"]
+            tail = f" (Xero holds {held['held']})" if held else ""
             lines.append(
-                f"    {name:<20} {item['mode']:<11} {item['records']:>7} records {item['calls']:>4} calls"
+                f"    {entity:<20} {item['mode']:<11} {item['records']:>7} records {calls:>4} calls{tail}"
             )
         if extract.get("stopped"):
             lines.append(f"    stopped early: {extract['stopped']}")
