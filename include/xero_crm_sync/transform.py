@@ -318,6 +318,7 @@ adopt_imported_products = _adopt("product")
 PRIMARY_STEPS: tuple[Step, ...] = (
     sql_step("tax_rates", "010_upsert_tax_rates.sql"),
     sql_step("currencies", "020_upsert_currencies.sql", when=lambda ctx: ctx.settings.import_currencies),
+    sql_step("roles_from_transactions", "030_classify_contacts_from_transactions.sql"),
     Step("link_existing_ledgers", link_existing_ledgers, source="transform.link_existing_ledgers"),
     sql_step("ambiguous_matches", "035_record_ambiguous_matches.sql"),
     sql_step("sales_ledgers", "040_upsert_sales_ledgers.sql"),

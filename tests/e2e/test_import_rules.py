@@ -68,7 +68,7 @@ def _invoice(contact_id: str, amount: float, **extra: Any) -> dict[str, Any]:
     }
 
 
-def _seed_xero(team: AccountsTeam) -> dict[str, str]:
+def _seed_xero(team: AccountsTeam, sandbox: Any) -> dict[str, str]:
     """Contacts and documents made for each rule; returns their Xero ids by role."""
     names = {
         "customer": "Will Archive Ltd",
@@ -77,6 +77,10 @@ def _seed_xero(team: AccountsTeam) -> dict[str, str]:
         "business": "Acme Widgets Ltd",
         "hostile": "a" * 40 + "!",
     }
+    # Not a customer yet (no transaction names it), and older than the first sync's watermark (the newest change
+    # it reads), so an incremental read of Contacts cannot return it again.
+    later = team.write("PUT", "/Contacts", {"Contacts": [_contact("Later Customer Ltd")]})["Contacts"][0]
+    sandbox.admin.advance_clock(5)
     created = team.write("PUT", "/Contacts", {"Contacts": [_contact(n) for n in names.values()]})["Contacts"]
     ids = {role: c["ContactID"] for role, c in zip(names, created, strict=True)}
     # An ACCREC invoice makes each a customer (Xero derives IsCustomer from transactions).
@@ -90,6 +94,7 @@ def _seed_xero(team: AccountsTeam) -> dict[str, str]:
         f"/Contacts/{ids['archived_never']}",
         {"Contacts": [{"ContactID": ids["archived_never"], "ContactStatus": "ARCHIVED"}]},
     )
+    ids["later_customer"] = later["ContactID"]
     return ids
 
 
@@ -113,7 +118,7 @@ def test_import_rules_end_to_end(airflow_db, make_sandbox, crm_db):
     sandbox = make_sandbox(seed=7, contacts=30, tenants=1)
     pipeline = build_pipeline(crm_db, sandbox)
     team = AccountsTeam(sandbox, pipeline.tenants["primary"])
-    ids = _seed_xero(team)
+    ids = _seed_xero(team, sandbox)
     bad_invoice = _inject_malformed_invoice(pipeline, ids["business"])
     with db.begin(crm_db) as conn:
         company_id = conn.execute(db_text("SELECT id FROM operating_company")).scalar_one()
@@ -122,6 +127,7 @@ def test_import_rules_end_to_end(airflow_db, make_sandbox, crm_db):
     # --- first sync: everything, ACTIVE contacts only -------------------------------------------------------
     pipeline.run_import()
     ledger = {r["accounting_code"]: r for r in pipeline.rows("SELECT * FROM sales_ledger")}
+    assert ids["later_customer"] not in ledger, "a contact no transaction names is no customer yet"
     assert ledger[ids["customer"]]["status"] == "Active"
     assert ids["archived_never"] not in ledger, "an archived contact never imported stays out (I2)"
     assert ledger[ids["consumer"]]["is_b2c"] in (True, 1)
@@ -173,18 +179,41 @@ def test_import_rules_end_to_end(airflow_db, make_sandbox, crm_db):
             ]
         },
     )
+    # Its first ACCREC invoice makes it a customer in Xero, without moving its UpdatedDateUTC (Xero derives the
+    # flag): the incremental read of Contacts does not return it, the invoice does.
+    first_sale = team.write("PUT", "/Invoices", {"Invoices": [_invoice(ids["later_customer"], 55)]})[
+        "Invoices"
+    ][0]
     sandbox.admin.reset_counters()
     ledgers_before = _by_code(pipeline, "sales_ledger")
     invoices_before = _by_code(pipeline, "sales_invoice")
 
     # --- incremental: exactly those edits ---------------------------------------------------------------------
     pipeline.run_import()
-    assert _changed(ledgers_before, _by_code(pipeline, "sales_ledger")) == {ids["customer"], ids["business"]}
+    assert _changed(ledgers_before, _by_code(pipeline, "sales_ledger")) == {
+        ids["customer"],
+        ids["business"],
+        ids["later_customer"],
+    }
     assert _changed(invoices_before, _by_code(pipeline, "sales_invoice")) == {
         ids["invoice_to_void"],
         ids["invoice_to_pay"],
+        first_sale["InvoiceID"],
     }
     ledger = {r["accounting_code"]: r for r in pipeline.rows("SELECT * FROM sales_ledger")}
+    # A customer ledger from its first ACCREC invoice, named as in Xero, with the invoice on it.
+    assert (ledger[ids["later_customer"]]["name"], ledger[ids["later_customer"]]["status"]) == (
+        "Later Customer Ltd",
+        "Active",
+    )
+    assert (
+        pipeline.scalar(
+            "SELECT sl.accounting_code FROM sales_invoice si JOIN sales_ledger sl ON sl.id = si.sales_ledger_id "
+            "WHERE si.accounting_code = :i",
+            i=first_sale["InvoiceID"],
+        )
+        == ids["later_customer"]
+    )
     assert ledger[ids["customer"]]["status"] == "On Stop", "imported, then archived in Xero -> On Stop (I2)"
     assert ledger[ids["business"]]["email"] == "accounts@acme.example"
     voided = pipeline.rows(

@@ -305,8 +305,11 @@ def _tracking(store: OrgStore, incoming: Any, errors: list[str]) -> list[dict[st
 
 
 def mark_role(store: OrgStore, contact_id: str, flag: str, now: datetime, changes: Changes) -> None:
-    """Set IsCustomer/IsSupplier once a transaction names the contact (bumping UpdatedDateUTC, so incremental
-    readers see the new role). Earlier changes of the same element are respected."""
+    """Set IsCustomer/IsSupplier once a transaction names the contact, without touching its UpdatedDateUTC: the
+    flags are derived by Xero ("automatically set when an accounts receivable invoice is generated against this
+    contact", https://developer.xero.com/documentation/api/accounting/contacts), not an edit of the contact, so
+    an If-Modified-Since read of Contacts does not return it. Incremental readers must derive the role from the
+    transactions they read. Earlier changes of the same element are respected."""
     current = next(
         (r for name, r in reversed(changes.items) if name == "Contacts" and r["ContactID"] == contact_id),
         None,
@@ -315,5 +318,4 @@ def mark_role(store: OrgStore, contact_id: str, flag: str, now: datetime, change
         return
     updated = dict(current)
     updated[flag] = True
-    updated["UpdatedDateUTC"] = now
     changes.add("Contacts", updated)
