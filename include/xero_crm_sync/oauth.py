@@ -32,6 +32,7 @@ import requests
 from oauthlib.oauth2 import OAuth2Error
 from requests.auth import HTTPBasicAuth
 from requests_oauthlib import OAuth2Session
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from xero_crm_sync import redaction
 
@@ -56,7 +57,7 @@ SCOPES: dict[str, tuple[str, ...]] = {
 }
 # Refresh a little before expiry so a long page read never starts with a dying token.
 REFRESH_MARGIN_SECONDS = 120
-# A lost refresh response is retried at once and after 1, 2, 4 s. The lock is held meanwhile (on SQLite that is
+# A lost refresh response is retried after 1, 2, 4 s (4 attempts). The lock is held meanwhile (on SQLite that is
 # the database write lock, whose waiters give up after 60 s), so the worst case stays well under a minute;
 # past that the task fails and its retry, or the next health check, tries again within Xero's grace period.
 REFRESH_ATTEMPTS = 4
@@ -252,36 +253,56 @@ class XeroSession(OAuth2Session):
 
     def _refresh_with_retry(self, token_url: str, refresh_token: str) -> dict[str, Any]:
         auth = HTTPBasicAuth(self._credentials.client_id, self._credentials.client_secret)
-        for attempt in range(1, self._refresh_attempts + 1):
+
+        def once() -> dict[str, Any]:
             try:
                 token = dict(
                     OAuth2Session.refresh_token(
                         self, token_url, refresh_token=refresh_token, auth=auth, timeout=self._refresh_timeout
                     )
                 )
-                redaction.remember_token(token)
-                return token
             except OAuth2Error as exc:
                 if exc.error in _GRANT_GONE:
                     raise ReconnectRequired(
                         f"Xero refused the token refresh ({exc.error}): {RECONNECT_HINT}"
                     ) from None
-                reason = f"Xero answered {exc.error}"
+                raise _RefreshNotDone(f"Xero answered {exc.error}") from None
             except _TransientTokenAnswer as exc:
-                reason = f"Xero's token endpoint answered {exc.status}"
+                raise _RefreshNotDone(f"Xero's token endpoint answered {exc.status}") from None
             except (requests.ConnectionError, requests.Timeout) as exc:
                 # The response may have been lost after Xero rotated the token: the old refresh token still
                 # works for 30 minutes (each use returns a fresh pair), so retrying with it is safe.
-                reason = type(exc).__name__
-            if attempt == self._refresh_attempts:
-                raise RefreshFailed(
-                    f"token refresh failed after {attempt} attempts ({reason}); the stored refresh token "
-                    "stays valid for Xero's 30-minute grace period and the next attempt retries it"
-                ) from None
-            delay = REFRESH_BACKOFF_SECONDS * 2 ** (attempt - 1)
-            log.warning("token refresh: %s; retry %d in %.1f s", reason, attempt, delay)
-            self._sleep(delay)
-        raise AssertionError("unreachable")
+                raise _RefreshNotDone(type(exc).__name__) from None
+            redaction.remember_token(token)
+            return token
+
+        def before_sleep(state: RetryCallState) -> None:
+            error = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            log.warning(
+                "token refresh: %s; retry %d of %d in %.1f s",
+                error, state.attempt_number, self._refresh_attempts - 1, delay,
+            )  # fmt: skip
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(_RefreshNotDone),
+            stop=stop_after_attempt(self._refresh_attempts),
+            wait=wait_exponential(multiplier=REFRESH_BACKOFF_SECONDS),  # 1, 2, 4 s
+            before_sleep=before_sleep,
+            sleep=self._sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(once)
+        except _RefreshNotDone as exc:
+            raise RefreshFailed(
+                f"token refresh failed after {self._refresh_attempts} attempts ({exc}); the stored refresh token "
+                "stays valid for Xero's 30-minute grace period and the next attempt retries it"
+            ) from None
+
+
+class _RefreshNotDone(Exception):
+    """A refresh attempt that may be retried (a transient answer or a lost response)."""
 
 
 def _expired(token: dict[str, Any]) -> bool:
