@@ -87,7 +87,7 @@ bench: install .env
 	$(BIN)/python -m bench.run
 
 chaos: install .env
-	$(BIN)/python -m tests.chaos.report
+	$(BIN)/python -m tests.chaos.report --seeds $(or $(SEEDS),20)
 
 # Re-pin requirements.txt from requirements.in (runtime) and requirements-dev.txt from requirements-dev.in
 # (development and tests, constrained by the runtime pins). Run after editing either .in file.

@@ -4,6 +4,11 @@ difference from the fault-free state (which must be zero), written to docs/CHAOS
     python -m tests.chaos.report                 # full size: several fault seeds, every step boundary, ...
     python -m tests.chaos.report --quick         # the sizes `make test` uses (a minute or two)
     python -m tests.chaos.report --seed 7        # other random points, other hypothesis examples
+    python -m tests.chaos.report --seeds 20      # seeds 7, 8, ... 26: faults and random kill points for each
+
+Every campaign runs with the sandbox's rate limits on (a one-second window, the pipeline's shared limiter set to
+the same) and Xero's Idempotency-Key window: every task retry and every new DAG run comes after the sandbox's
+clock moved past it, so a retry can never lean on a remembered key.
 
 Exit status 1 when any campaign ends with a difference, a crash, or a plan that silently did nothing. Every seed
 is printed, so a failure reproduces (`tests/chaos/test_*.py` show how to run one case).
@@ -195,11 +200,14 @@ def write_markdown(rows: list[Row], args: argparse.Namespace, scenario: Scenario
 
 Written by `make chaos` (`python -m tests.chaos.report{" --quick" if args.quick else ""}`). Do not edit by hand.
 
-Run {when} on {os.cpu_count()} CPUs ({platform.platform()}, Python {platform.python_version()}), seed {args.seed},
+Run {when} on {os.cpu_count()} CPUs ({platform.platform()}, Python {platform.python_version()}), seeds
+{args.seed} to {args.seed + (args.seeds or 1) - 1},
 {seconds / 60:.0f} minutes. Scenario: a generated Xero organisation of {scenario.xero_contacts} contacts (with
 items, invoices, credit notes, purchase orders and payments), {scenario.customers} new CRM customers,
 {scenario.products} products and {scenario.orders} confirmed orders; the plan runs two imports, two pushes and the
-order outbox, with the accounts team's edits in Xero between them. Each campaign compares its end state with an
+order outbox, with the accounts team's edits in Xero between them. The sandbox's rate limits are on (a one-second
+window; the pipeline's shared limiter keeps the same), and every task retry or new DAG run comes after Xero's
+6-minute Idempotency-Key window has passed. Each campaign compares its end state with an
 uninterrupted, fault-free run of the same plan (the *reference*): every CRM table, every Xero entity, duplicates
 in Xero, watermarks past unread data.
 
@@ -226,7 +234,13 @@ def main(argv: list[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="the sizes make test uses")
-    parser.add_argument("--seed", type=int, default=None, help="default: drawn and printed")
+    parser.add_argument("--seed", type=int, default=None, help="the first seed (default: drawn and printed)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help="how many seeds from --seed on (default: 1 with --quick, else 3)",
+    )
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--output", type=Path, default=OUTPUT, help="markdown report ('-' : print only)")
     args = parser.parse_args(argv)
@@ -237,7 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     args.seed = args.seed if args.seed is not None else random.SystemRandom().randrange(1, 100_000)
     databases = _databases(args.databases.split(","))
     scenario = QUICK_SCENARIO if args.quick else FULL_SCENARIO
-    fault_seeds = [args.seed] if args.quick else [args.seed, args.seed + 1, args.seed + 2]
+    count = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    if count < 1:
+        parser.error("--seeds must be at least 1")
+    seeds = [args.seed + n for n in range(count)]
+    fault_seeds = seeds
     started = time.perf_counter()
     print(f"chaos campaigns, seed {args.seed}, databases {', '.join(databases)}", flush=True)
 
@@ -249,22 +267,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"the reference run did not do what the plan is for: {reference.effects}")
             return 1
         rows = fault_rows(scenario, reference, fault_seeds, databases, work)
-        rows += crash_rows(
-            scenario,
-            reference,
-            args.seed,
-            inner=4 if args.quick else 24,
-            boundaries=4 if args.quick else None,
-            databases=databases,
-            work=work,
-        )
+        for number, seed in enumerate(seeds):
+            # Every step boundary once (first seed); random points inside tasks for every seed.
+            rows += crash_rows(
+                scenario,
+                reference,
+                seed,
+                inner=4 if args.quick else (24 if number == 0 else 6),
+                boundaries=4 if args.quick else (None if number == 0 else 0),
+                databases=databases if number == 0 else ["sqlite"],
+                work=work,
+            )
         rows += bad_input_rows(args.seed, 20 if args.quick else 200, databases, work)
 
     seconds = time.perf_counter() - started
     print()
     print(table(rows))
     total = sum(r.difference for r in rows)
-    print(f"\ntotal difference from the fault-free state: {total} ({seconds / 60:.1f} min, seed {args.seed})")
+    print(f"\ntotal difference from the fault-free state: {total} ({seconds / 60:.1f} min, seeds {seeds})")
+    for row in rows:
+        if row.difference:
+            print(
+                f"  DIFFERENCE {row.difference} in {row.campaign} on {row.database}: reproduce with --seed {row.seed}"
+            )
     if str(args.output) != "-":
         args.output.write_text(write_markdown(rows, args, scenario, seconds))
         print(f"wrote {args.output.relative_to(REPO_ROOT) if args.output.is_absolute() else args.output}")

@@ -32,7 +32,14 @@ DAG_TASKS: dict[str, tuple[str, ...]] = {
 # Airflow retries per task (the DAGs' default_args).
 DAG_RETRIES = {"xero_import": 2, "xero_push": 2, "xero_order_invoices": 3}
 # The client's limits (read by `xero_crm_sync.limiter` from the environment, in this process and in subprocesses).
-FAST_LIMITS = {"XERO_LIMIT_PER_MINUTE": "100000", "XERO_LIMIT_PER_DAY": "1000000"}
+# The sandbox's limits in a campaign (world.CHAOS_LIMITS): 60 calls in a one-second window, 5 at once.
+FAST_LIMITS = {
+    "XERO_LIMIT_PER_MINUTE": "60",
+    "XERO_LIMIT_WINDOW_SECONDS": "1",
+    "XERO_LIMIT_CONCURRENT": "5",
+    "XERO_LIMIT_PER_DAY": "10000000",
+    "XERO_LIMIT_APP_PER_MINUTE": "10000000",
+}
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,19 @@ def test_killed_tasks_recover_to_the_uninterrupted_state(reference, tmp_path: Pa
         _assert_recovered(crashes.run_case(case, SCENARIO, sqlite_url(tmp_path, f"case{number}"), reference))
 
 
+@pytest.mark.parametrize("recovery", ["retry", "new run"])
+def test_a_kill_right_after_xero_answered_an_order_records_what_an_uninterrupted_run_does(
+    reference, tmp_path: Path, recovery: str
+):
+    """Killed right after Xero answered the second order run's last write (a void's delete): the recovery, past
+    Xero's key window, must record the same outcome (chaos seeds 49345 and 1001 once differed here)."""
+    points = reference.points[("orders-2", "process_outbox")]
+    case = crashes.Case(
+        "orders-2", "process_outbox", "orders.answered", points.count("orders.answered"), recovery
+    )
+    _assert_recovered(crashes.run_case(case, SCENARIO, sqlite_url(tmp_path, "answered"), reference))
+
+
 @pytest.mark.postgres
 @pytest.mark.skipif(not PG_AVAILABLE, reason="PostgreSQL not reachable")
 def test_a_load_killed_mid_transaction_on_postgresql_recovers(reference):

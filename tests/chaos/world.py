@@ -35,6 +35,7 @@ from xero_crm_sync.connections import ConnectionStore
 from xero_crm_sync.oauth import AppCredentials
 from xero_crm_sync.push.orders import confirm_order, void_order
 from xero_crm_sync.settings import Settings
+from xero_sandbox.idempotency import DEFAULT_WINDOW_SECONDS
 from xero_sandbox.limits import LimitConfig
 from xero_sandbox.server import SandboxServer
 from xero_sandbox.signing import TokenSigner
@@ -43,7 +44,13 @@ from xero_sandbox.state import GRANULAR_CLIENT_ID, GRANULAR_CLIENT_SECRET, Sandb
 log = logging.getLogger("tests.chaos")
 
 COMPANY = "Chaos Trading Ltd"
-NO_LIMITS = LimitConfig(minute=1_000_000, day=10_000_000, concurrent=100, app_minute=10_000_000)
+# Xero's per-minute and concurrency limits on, over a one-second "minute" so a campaign is not slowed by minutes of
+# waiting: the pipeline's shared limiter runs with the same window (tasks.FAST_LIMITS), so the sandbox should
+# never have to refuse a call. The day is out of the way (tests of the daily limit set their own).
+CHAOS_LIMITS = LimitConfig(minute=60, window_seconds=1.0, concurrent=5, day=10_000_000, app_minute=10_000_000)
+# A retry after a failed task or a failed DAG run comes after Xero has forgotten its Idempotency-Keys (6 minutes):
+# the pipeline must not rely on a key for anything but a quick retry inside one call.
+PAST_THE_KEY_WINDOW = DEFAULT_WINDOW_SECONDS + 1
 _SIGNER = TokenSigner()  # one RSA key for every sandbox of the process (generating one costs seconds)
 
 
@@ -93,12 +100,12 @@ class World:
 
 
 def build_world(scenario: Scenario, crm_url: str, policy: TaskPolicy | None = None) -> World:
-    """Start the sandbox (thread mode, loopback, no limits), migrate the CRM, connect it through OAuth2."""
+    """Start the sandbox (thread mode, loopback, limits on a short window), migrate the CRM, connect it through OAuth2."""
     sandbox_state = build_state(
         seed=scenario.seed,
         contacts=scenario.xero_contacts,
         tenants=scenario.xero_tenants,
-        limits=dataclasses.replace(NO_LIMITS),  # its own: PUT /sandbox/limits changes the object in place
+        limits=dataclasses.replace(CHAOS_LIMITS),  # its own: PUT /sandbox/limits changes the object in place
         config=SandboxConfig(auto_consent=True),
         signer=_SIGNER,
         journal_size=500_000,  # every request of a campaign stays visible (faults are counted from it)
@@ -387,11 +394,14 @@ def run_dag(
         xcom: dict[str, Any] = {}
         try:
             for task in DAG_TASKS[dag_id]:
-                xcom[task] = _run_with_retries(runner, stage, task, run_id, xcom, DAG_RETRIES[dag_id], stats)
+                xcom[task] = _run_with_retries(
+                    runner, stage, task, run_id, xcom, DAG_RETRIES[dag_id], stats, lambda: _keys_expire(world)
+                )
             return xcom
         except Exception as exc:  # the DAG run failed; the next schedule starts a new one
             if attempt == max_dag_runs:
                 raise
+            _keys_expire(world)
             stats.dag_reruns += 1
             log.warning("%s: DAG run %s failed (%s); a new DAG run follows", stage, run_id, exc)
     raise AssertionError("unreachable")
@@ -405,8 +415,11 @@ def _run_with_retries(
     xcom: dict[str, Any],
     retries: int,
     stats: PlanStats,
+    before_retry: Callable[[], None] = lambda: None,
 ) -> dict[str, Any]:
     for try_number in range(1, retries + 2):
+        if try_number > 1:
+            before_retry()
         stats.task_runs += 1
         try:
             return runner(stage, task, run_id, dict(xcom))
@@ -420,6 +433,12 @@ def _run_with_retries(
             stats.task_retries += 1
             log.warning("%s/%s failed on try %d (%s); Airflow retries it", stage, task, try_number, exc)
     raise AssertionError("unreachable")
+
+
+def _keys_expire(world: World) -> None:
+    """Time passes before a retry: past Xero's Idempotency-Key window (what a retry delay, a zombie-task timeout or
+    a night's outage does)."""
+    world.sandbox.admin.advance_clock(PAST_THE_KEY_WINDOW)
 
 
 def expire_access_token(world: World) -> None:
