@@ -16,6 +16,8 @@ connection until its operating company's sync interval (setting S9) has elapsed.
 stops a connection's run cleanly (status `partial`); the next run resumes from the watermarks.
 
 **Params** (manual runs): `mode` = `incremental` | `full`; `connection_id` = one connection, or empty for all.
+After each load, account managers get their new notifications (overdue invoices) by email when the SMTP
+connection `xero_crm_smtp` exists (`plugins/xero_notifier.py`; off by default).
 Schedule: every `XERO_IMPORT_INTERVAL_MINUTES` (default 5). Produces the asset `xero://crm/import`, which
 triggers `xero_push`.
 """
@@ -30,6 +32,7 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, get_current_context, task
 
 from xero_hook import XeroHook
+from xero_notifier import AccountManagerNotifier
 
 IMPORTED = Asset("xero://crm/import")
 INTERVAL = timedelta(minutes=int(os.environ.get("XERO_IMPORT_INTERVAL_MINUTES", "5")))
@@ -81,7 +84,7 @@ def xero_import() -> None:
         import_run.validate(XeroHook(extracted["connection_id"]).engine, extracted)
         return extracted
 
-    @task(outlets=[IMPORTED])
+    @task(outlets=[IMPORTED], on_success_callback=[AccountManagerNotifier()])
     def load(extracted: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
         from xero_crm_sync import import_run
 

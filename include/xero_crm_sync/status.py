@@ -17,9 +17,10 @@ Nothing here reads a secret: connection rows are selected column by column, neve
 from __future__ import annotations
 
 import json
+import math
 import shlex
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
@@ -77,6 +78,8 @@ class StatusReport:
     history: list[dict[str, Any]] = field(default_factory=list)
     errors: list[dict[str, Any]] = field(default_factory=list)
     quarantined: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    pictures: list[dict[str, Any]] = field(default_factory=list)
     record_types: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -188,6 +191,21 @@ ORDER BY q.created_at DESC, q.id DESC
 LIMIT :limit
 """
 
+# Notifications for account managers (I8: overdue invoices) not read yet, and whether the email went out
+# (`plugins/xero_notifier.py`). They belong to an operating company: the connection filter picks its company.
+_NOTIFICATIONS_SQL = """
+SELECT n.id, oc.name AS company, n.kind, n.record_type, n.record_id, n.title, n.message, n.created_at,
+       u.name AS account_manager, u.email AS account_manager_email, n.emailed_at, n.email_error
+FROM notification n
+JOIN operating_company oc ON oc.id = n.operating_company_id
+JOIN crm_user u ON u.id = n.crm_user_id
+WHERE n.read_at IS NULL AND (CAST(:direction AS TEXT) IS NULL OR :direction = 'import')
+  AND (CAST(:connection_id AS BIGINT) IS NULL
+       OR n.operating_company_id = (SELECT x.operating_company_id FROM xero_connection x WHERE x.id = :connection_id))
+ORDER BY n.created_at DESC, n.id DESC
+LIMIT :limit
+"""
+
 _RECORD_TYPES_SQL = """
 SELECT record_type FROM sync_error UNION SELECT record_type FROM sync_history
 UNION SELECT record_type FROM export_queue UNION SELECT entity FROM sync_watermark ORDER BY 1
@@ -225,6 +243,17 @@ def what_to_do(connection: dict[str, Any]) -> str | None:
     return None
 
 
+def email_state(notification: dict[str, Any]) -> str:
+    """What became of a notification's email, in words."""
+    if notification["emailed_at"] is not None:
+        return "sent"
+    if not notification.get("account_manager_email"):
+        return "no email address"
+    if notification.get("email_error"):
+        return f"not sent yet: {notification['email_error']}"
+    return "not sent (email off, or waiting for the next run)"
+
+
 def report(engine: Engine, filters: Filters | None = None) -> StatusReport:
     """Everything the status page shows, filtered."""
     params = (filters or Filters()).params()
@@ -242,8 +271,119 @@ def report(engine: Engine, filters: Filters | None = None) -> StatusReport:
         result.quarantined = _rows(conn, _QUARANTINED_SQL, params)
         for row in result.quarantined:
             row["reasons"] = _as_list(row["reasons"])
+        result.notifications = _rows(conn, _NOTIFICATIONS_SQL, params)
+        for row in result.notifications:
+            row["email"] = email_state(row)
+        result.pictures = _pictures(conn, result.connections, params, result.generated_at)
         result.record_types = [r["record_type"] for r in _rows(conn, _RECORD_TYPES_SQL, {})]
     return result
+
+
+# --- pictures: API budget, records per run, backlog over time ---------------------------------------------------
+
+DAY_LIMIT, MINUTE_LIMIT = 5_000, 60  # Xero's calls per organisation: a rolling day, a minute
+CHART_RUNS = 30  # runs shown per organisation
+CHART_DAYS = 14
+
+_RUN_STATS_SQL = """
+SELECT r.connection_id, r.run_id, r.kind, r.status, r.started_at, r.finished_at, r.counts
+FROM sync_run r
+WHERE r.started_at >= :since AND (CAST(:connection_id AS BIGINT) IS NULL OR r.connection_id = :connection_id)
+ORDER BY r.started_at, r.id
+"""
+
+_OPEN_QUARANTINED_AT_SQL = """
+SELECT COUNT(*) FROM quarantined_record
+WHERE connection_id = :c AND created_at <= :t AND (resolved_at IS NULL OR resolved_at > :t)
+"""
+
+_UNRESOLVED_AT_SQL = """
+SELECT COUNT(*) FROM sync_error
+WHERE connection_id = :c AND first_seen_at <= :t
+  AND ((resolved_at IS NULL AND status IN ('open', 'retrying')) OR resolved_at > :t)
+"""
+
+
+def run_figures(kind: str, counts: Any) -> dict[str, int]:
+    """Records read from Xero, records written to Xero and API calls of one run, from `sync_run.counts`."""
+    parsed = counts if isinstance(counts, dict) else json.loads(counts or "{}")
+    if kind == "import":
+        extract = parsed.get("extract") or {}
+        read = sum(int(e.get("records") or 0) for e in (extract.get("entities") or {}).values())
+        return {"imported": read, "pushed": 0, "calls": int(extract.get("calls") or 0)}
+    steps = [v for v in parsed.values() if isinstance(v, dict) and "calls" in v]
+    pushed = sum(int(v.get(k) or 0) for v in steps for k in ("created", "updated", "linked"))
+    return {"imported": 0, "pushed": pushed, "calls": sum(int(v.get("calls") or 0) for v in steps)}
+
+
+def _as_dt(value: Any) -> datetime | None:
+    typed = _typed("at", value)
+    return typed if isinstance(typed, datetime) else None
+
+
+def _pictures(
+    conn: Connection, connections: list[dict[str, Any]], params: dict[str, Any], now: datetime
+) -> list[dict[str, Any]]:
+    """Per connection (active or not, filtered): its API budget, its runs and its backlog over time."""
+    since = now - timedelta(days=CHART_DAYS)
+    runs: dict[int, list[dict[str, Any]]] = {}
+    for row in conn.execute(text(_RUN_STATS_SQL), {"since": since, "connection_id": params["connection_id"]}):
+        started, finished = _as_dt(row.started_at), _as_dt(row.finished_at)
+        if started is None:
+            continue
+        runs.setdefault(int(row.connection_id), []).append(
+            {"run_id": row.run_id, "kind": row.kind, "started_at": started, "finished_at": finished}
+            | run_figures(row.kind, row.counts)
+        )
+    out = []
+    for connection in connections:
+        cid = connection["id"]
+        if params["connection_id"] is not None and cid != params["connection_id"]:
+            continue
+        mine = runs.get(cid, [])
+        if not mine and connection["status"] == "disconnected":
+            continue
+        shown = mine[-CHART_RUNS:]
+        points = [r["finished_at"] or r["started_at"] for r in shown if r["kind"] == "import"] + [now]
+        backlog = [
+            {
+                "at": at,
+                "quarantined": conn.execute(text(_OPEN_QUARANTINED_AT_SQL), {"c": cid, "t": at}).scalar_one(),
+                "unresolved": conn.execute(text(_UNRESOLVED_AT_SQL), {"c": cid, "t": at}).scalar_one(),
+            }
+            for at in points
+        ]
+        out.append(
+            {
+                "connection_id": cid,
+                "tenant_name": connection["tenant_name"],
+                "budget": api_budget(mine, now),
+                "runs": shown,
+                "backlog": backlog,
+            }
+        )
+    return out
+
+
+def api_budget(runs: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
+    """Calls in the last 24 hours (Xero's day is rolling) and the busiest minute, from the runs' call counts.
+
+    A run's calls are spread over its duration, so the busiest minute is each run's calls per started minute
+    of its duration: exact for runs shorter than a minute, an average for longer ones (the client paces those
+    at 60 a minute anyway)."""
+    today = [r for r in runs if r["started_at"] >= now - timedelta(days=1)]
+    peak = 0
+    for r in today:
+        seconds = ((r["finished_at"] or now) - r["started_at"]).total_seconds()
+        peak = max(peak, math.ceil(r["calls"] / max(1, math.ceil(seconds / 60))))
+    return {
+        "calls_today": sum(r["calls"] for r in today),
+        "day_limit": DAY_LIMIT,
+        "peak_minute": peak,
+        "minute_limit": MINUTE_LIMIT,
+        "runs_today": len(today),
+        "source": "the runs' call counts",
+    }
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -20,6 +20,15 @@ XERO_MESSAGE = (
     "The contact name Kiwi Tools Ltd is already assigned to another contact. The contact name must be unique."
 )
 EXPORT_ACTION = "Rename the customer in the CRM, or link it to the existing Xero contact, then retry."
+# What the import's and the push's steps record in sync_run.counts (abridged to what the page reads).
+IMPORT_COUNTS = {
+    "extract": {"calls": 75, "entities": {"contacts": {"records": 120}, "invoices": {"records": 300}}},
+    "validate": {"contacts": {"valid": 118, "quarantined": 2}, "invoices": {"valid": 300, "quarantined": 0}},
+}
+PUSH_COUNTS = {
+    "customers": {"calls": 2, "created": 0, "updated": 1, "linked": 0, "rejected": 1},
+    "products": {"calls": 1, "created": 1, "updated": 1, "linked": 0, "rejected": 0},
+}
 RECONNECT_REASON = "Xero refused the token refresh (invalid_grant): reconnect it"
 
 
@@ -73,10 +82,17 @@ def seed(url: str) -> Seeded:
         conn.execute(
             text(
                 "INSERT INTO sync_run (run_id, connection_id, kind, mode, status, started_at, finished_at, counts) "
-                "VALUES ('scheduled__1', :c, 'import', 'full', 'success', :s, :at, '{}'), "
-                "('push__2', :c, 'push', 'incremental', 'partial', :at, :now, '{}')"
+                "VALUES ('scheduled__1', :c, 'import', 'full', 'success', :s, :at, :import_counts), "
+                "('push__2', :c, 'push', 'incremental', 'partial', :at, :now, :push_counts)"
             ),
-            {"c": p, "s": earlier - timedelta(minutes=2), "at": earlier, "now": now},
+            {
+                "c": p,
+                "s": earlier - timedelta(minutes=2),
+                "at": earlier,
+                "now": now,
+                "import_counts": json.dumps(IMPORT_COUNTS),
+                "push_counts": json.dumps(PUSH_COUNTS),
+            },
         )
         for record_id, op in ((1, "create"), (2, "update"), (3, "create")):
             conn.execute(

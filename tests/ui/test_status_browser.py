@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from tests.ui.conftest import UI_ARTIFACTS, USERS, ApiServer
+from tests.ui.real_runs import MANAGER, MANAGER_EMAIL
 from tests.ui.seed import EXPORT_ACTION, PRIMARY, RECONNECT_REASON, SECONDARY, XERO_MESSAGE
+from xero_crm_sync import status
 
 pytestmark = pytest.mark.browser
 
@@ -127,8 +129,8 @@ def test_log_in_see_the_status_and_retry_an_error(page, api_server: ApiServer):
 
 
 def test_the_page_shows_what_real_runs_wrote(page, api_server: ApiServer):
-    """Two real xero_import runs (dag.test against the sandbox): every entity's counts on the page are the ones
-    the runs wrote, Valid included (records read = valid + quarantined)."""
+    """Real runs (tests/ui/real_runs.py: imports and a push through dag.test against the sandbox): the counts, the
+    notifications and the pictures on the page are the ones those runs wrote, Valid included."""
     real = api_server.real
     _log_in(page, api_server, "viewer")
     page.goto(f"{api_server.url}/xero-status/?connection_id={real.connection_id}")
@@ -140,8 +142,15 @@ def test_the_page_shows_what_real_runs_wrote(page, api_server: ApiServer):
             ),
             {"c": real.connection_id},
         ).all()
+        runs = conn.execute(
+            text("SELECT run_id, kind, counts FROM sync_run WHERE connection_id = :c ORDER BY started_at"),
+            {"c": real.connection_id},
+        ).all()
+        open_quarantined = conn.execute(
+            text("SELECT COUNT(*) FROM quarantined_record WHERE connection_id = :c AND resolved_at IS NULL"),
+            {"c": real.connection_id},
+        ).scalar_one()
     assert len(marks) >= 10
-    full = real.run_ids[0]
     shown = 0
     for entity, read, valid, quarantined, run_id in marks:
         row = page.locator(
@@ -154,7 +163,41 @@ def test_the_page_shows_what_real_runs_wrote(page, api_server: ApiServer):
         assert valid + quarantined == read, entity
         shown += valid
     assert shown > 0, "the last run read nothing valid: Valid would be 0 for every entity"
-    runs = page.locator("#runs tbody tr", has_text=real.tenant_name)
-    assert runs.count() == 2 and "success" in runs.first.inner_text()
-    assert full in page.locator("#runs").inner_text()
-    _shot(page, "06-real-runs.png")
+    assert [r.run_id for r in runs] == real.run_ids
+    page_runs = page.locator("#runs tbody tr", has_text=real.tenant_name)
+    assert page_runs.count() == 4 and "success" in page_runs.first.inner_text()
+
+    # Overdue invoices: listed, their account manager emailed once (run 2), never again (run 4).
+    assert [len(mails) for mails in real.mails] == [0, 1, 0, 0]
+    mail = real.mails[1][0]
+    assert mail["X-Envelope-To"] == MANAGER_EMAIL and mail["Subject"] == "2 notifications from Xero"
+    assert all(f"Invoice {number} is overdue" in mail.get_content() for number in real.overdue)
+    assert page.locator("#overdue-count").inner_text() == "2"
+    for number in real.overdue:
+        row = page.locator("#notifications tr", has_text=f"Invoice {number} is overdue")
+        assert MANAGER in row.inner_text() and "sent" in row.locator(".email").inner_text()
+
+    # Pictures: the API budget, records per run, the backlog, each with its figures in words.
+    figures = [status.run_figures(kind, counts) for _run, kind, counts in runs]
+    pictures = page.locator(f'#pictures article[data-connection-id="{real.connection_id}"]')
+    calls = sum(f["calls"] for f in figures)
+    assert calls > 0
+    budget = pictures.get_by_role(
+        "img", name=re.compile(rf"API calls in the last 24 hours: {calls:,} of 5,000")
+    )
+    assert budget.count() == 1
+    assert pictures.get_by_role("img", name=re.compile(r"Busiest minute: \d+ of 60")).count() == 1
+    records = pictures.get_by_role("img", name=re.compile("Records imported and pushed per run"))
+    bars = records.locator("rect > title")
+    assert f"({real.run_ids[0]}): {figures[0]['imported']:,} imported" in bars.all_text_contents()[0]
+    assert any(
+        f"({real.run_ids[2]}): 2 pushed" in t for t in bars.all_text_contents()
+    )  # a customer, a product
+    backlog = pictures.get_by_role(
+        "img", name=re.compile("Quarantined records and unresolved errors over time")
+    )
+    assert backlog.count() == 1 and backlog.locator("circle").count() == 2 * 4  # after each import, and now
+    assert f"Now: {open_quarantined} quarantined; 0 unresolved" in backlog.locator("desc").text_content()
+    pictures.screenshot(path=str(UI_ARTIFACTS / "06-pictures.png"))
+    page.locator("#notifications").screenshot(path=str(UI_ARTIFACTS / "07-notifications.png"))
+    _shot(page, "08-real-runs.png")

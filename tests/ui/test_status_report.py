@@ -95,3 +95,60 @@ def test_retry_and_dismiss_move_the_error_as_import_and_push_expect(seeded: Seed
             action(seeded.engine, seeded.resolved_error, "alice")
     with pytest.raises(status.ActionRefused, match="no error"):
         status.retry_error(seeded.engine, 999_999, "alice")
+
+
+def test_pictures_api_budget_records_per_run_and_backlog_over_time(seeded: Seeded):
+    picture = next(p for p in status.report(seeded.engine).pictures if p["connection_id"] == seeded.primary)
+    # The import made 75 calls in its 2 minutes (38 a minute), the push 3: 78 of the day's 5,000.
+    assert picture["budget"] | {"source": None} == {
+        "calls_today": 78,
+        "day_limit": 5_000,
+        "peak_minute": 38,
+        "minute_limit": 60,
+        "runs_today": 2,
+        "source": None,
+    }
+    assert [(r["kind"], r["imported"], r["pushed"]) for r in picture["runs"]] == [
+        ("import", 420, 0),
+        ("push", 0, 3),
+    ]
+    # After the import (7 minutes ago): nothing open yet; now: the quarantined contact and two open errors.
+    assert [(p["quarantined"], p["unresolved"]) for p in picture["backlog"]] == [(0, 2), (1, 2)]
+    secondary = next(
+        p for p in status.report(seeded.engine).pictures if p["connection_id"] == seeded.secondary
+    )
+    assert secondary["runs"] == [] and secondary["budget"]["calls_today"] == 0
+
+
+def test_overdue_notifications_are_listed_with_what_became_of_their_email(seeded: Seeded):
+    with seeded.engine.begin() as conn:
+        company = conn.execute(text("SELECT id FROM operating_company")).scalar_one()
+        users = [
+            conn.execute(
+                text(
+                    "INSERT INTO crm_user (operating_company_id, name, email) VALUES (:c, :n, :e) RETURNING id"
+                ),
+                {"c": company, "n": name, "e": email},
+            ).scalar_one()
+            for name, email in (("Ann Ng", "ann@acme.example"), ("Bob Roe", None))
+        ]
+        for key, user, emailed in (("INV-1", users[0], seeded.now), ("INV-2", users[1], None)):
+            conn.execute(
+                text(
+                    "INSERT INTO notification (operating_company_id, crm_user_id, kind, record_type, record_id, "
+                    "natural_key, title, message, emailed_at) VALUES (:c, :u, 'invoice_overdue', 'sales_invoice', "
+                    "1, :k, :t, 'Kiwi Tools Ltd: 120.00 NZD was due on 2026-11-01', :e)"
+                ),
+                {"c": company, "u": user, "k": key, "t": f"Invoice {key} is overdue", "e": emailed},
+            )
+    listed = {n["title"]: n for n in status.report(seeded.engine).notifications}
+    assert (
+        listed["Invoice INV-1 is overdue"]["account_manager"],
+        listed["Invoice INV-1 is overdue"]["email"],
+    ) == (
+        "Ann Ng",
+        "sent",
+    )
+    assert listed["Invoice INV-2 is overdue"]["email"] == "no email address"
+    filtered = status.report(seeded.engine, status.Filters(connection_id=seeded.primary, direction="export"))
+    assert filtered.notifications == []

@@ -27,6 +27,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import Engine
 
 from xero_crm_sync import status
+from xero_crm_sync.status_app import charts
 
 HERE = Path(__file__).parent
 ACTION_HEADER = "xero-status"
@@ -88,7 +89,7 @@ def create_app(
     @app.get("/", response_class=HTMLResponse)
     def page(request: Request, user: Reader, filters: Filtered) -> HTMLResponse:
         data = status.report(engine(), filters)
-        context = {"user": user, "report": data, "filters": filters, "status": status}
+        context = {"user": user, "report": data, "filters": filters, "status": status, "charts": charts}
         context["webhooks"] = _webhooks(engine())  # one block: xero_crm_sync.webhooks (docs/WEBHOOKS.md)
         return templates.TemplateResponse(request, "status.html", context)
 
