@@ -20,10 +20,12 @@ import json
 import math
 import shlex
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import DBAPIError
 
 from xero_crm_sync.connections import utcnow
 
@@ -276,6 +278,10 @@ def report(engine: Engine, filters: Filters | None = None) -> StatusReport:
             row["email"] = email_state(row)
         result.pictures = _pictures(conn, result.connections, params, result.generated_at)
         result.record_types = [r["record_type"] for r in _rows(conn, _RECORD_TYPES_SQL, {})]
+    for picture in result.pictures:
+        counted = limiter_budget(engine, picture.pop("tenant_id"), result.generated_at)
+        if counted is not None:
+            picture["budget"] = counted | {"runs_today": picture["budget"]["runs_today"]}
     return result
 
 
@@ -357,6 +363,7 @@ def _pictures(
             {
                 "connection_id": cid,
                 "tenant_name": connection["tenant_name"],
+                "tenant_id": connection["tenant_id"],
                 "budget": api_budget(mine, now),
                 "runs": shown,
                 "backlog": backlog,
@@ -383,6 +390,50 @@ def api_budget(runs: list[dict[str, Any]], now: datetime) -> dict[str, Any]:
         "minute_limit": MINUTE_LIMIT,
         "runs_today": len(today),
         "source": "the runs' call counts",
+    }
+
+
+def limiter_budget(engine: Engine, tenant_id: str, now: datetime) -> dict[str, Any] | None:
+    """The API budget from the shared limiter's own record of every call (`limiter.py`, `xero_rate_call`: one row
+    per call, kept for a day), counted the way the limiter counts: calls in the last day, and the most calls in
+    any window of a minute. None when the limiter keeps no record here (nothing called yet on SQLite)."""
+    from xero_crm_sync import limiter
+
+    if engine.dialect.name == "sqlite":
+        crm_file = limiter._sqlite_path(engine)
+        if crm_file is None or not Path(f"{crm_file}-limits").exists():
+            return None
+    shared = limiter.limiter_for(engine)
+    if not isinstance(shared, limiter.DbLimiter):
+        return None
+    lim = shared.limits
+    epoch = now.replace(tzinfo=UTC).timestamp()
+    try:
+        with shared.engine.connect() as conn:
+            starts = (
+                conn.execute(
+                    text(
+                        "SELECT started_at FROM xero_rate_call WHERE tenant_id = :t AND started_at > :since "
+                        "ORDER BY started_at"
+                    ),
+                    {"t": tenant_id, "since": epoch - lim.day_seconds},
+                )
+                .scalars()
+                .all()
+            )
+    except DBAPIError:
+        return None  # the limiter's table does not exist (yet)
+    peak, first = 0, 0
+    for last, started in enumerate(starts):
+        while started - starts[first] >= lim.window_seconds:
+            first += 1
+        peak = max(peak, last - first + 1)
+    return {
+        "calls_today": len(starts),
+        "day_limit": lim.calls_per_day,
+        "peak_minute": peak,
+        "minute_limit": lim.calls_per_minute,
+        "source": "the rate limiter's record of every call",
     }
 
 

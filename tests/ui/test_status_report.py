@@ -99,8 +99,9 @@ def test_retry_and_dismiss_move_the_error_as_import_and_push_expect(seeded: Seed
 
 def test_pictures_api_budget_records_per_run_and_backlog_over_time(seeded: Seeded):
     picture = next(p for p in status.report(seeded.engine).pictures if p["connection_id"] == seeded.primary)
-    # The import made 75 calls in its 2 minutes (38 a minute), the push 3: 78 of the day's 5,000.
-    assert picture["budget"] | {"source": None} == {
+    # Without the limiter's record (nothing called through it yet), from the runs' call counts: the import made 75
+    # calls in its 2 minutes (38 a minute), the push 3: 78 of the day's 5,000.
+    assert status.api_budget(picture["runs"], seeded.now) | {"source": None} == {
         "calls_today": 78,
         "day_limit": 5_000,
         "peak_minute": 38,
@@ -152,3 +153,24 @@ def test_overdue_notifications_are_listed_with_what_became_of_their_email(seeded
     assert listed["Invoice INV-2 is overdue"]["email"] == "no email address"
     filtered = status.report(seeded.engine, status.Filters(connection_id=seeded.primary, direction="export"))
     assert filtered.notifications == []
+
+
+def test_the_api_budget_comes_from_the_limiters_record_of_every_call(seeded: Seeded, monkeypatch):
+    from xero_crm_sync import limiter
+
+    monkeypatch.setenv("XERO_LIMIT_WINDOW_SECONDS", "60")
+    shared = limiter.limiter_for(seeded.engine)
+    for _ in range(3):
+        with shared.call("tenant-p", "app"):
+            pass
+    with shared.call("tenant-other", "app"):
+        pass
+    picture = next(p for p in status.report(seeded.engine).pictures if p["connection_id"] == seeded.primary)
+    assert picture["budget"] == {
+        "calls_today": 3,
+        "day_limit": 5_000,
+        "peak_minute": 3,
+        "minute_limit": 60,
+        "runs_today": 2,
+        "source": "the rate limiter's record of every call",
+    }
