@@ -5,10 +5,18 @@ connect                      connect a Xero organisation (OAuth2 authorization c
 connections                  list connections and their health (never their tokens)
 disconnect                   disconnect an organisation: revoke at Xero, stop its DAGs, keep CRM data
 health                       check connections now (what the xero_connection_health DAG does)
-import                       run one import cycle without Airflow (debugging; the DAG is the real thing)
+import                       run one import cycle without Airflow (what xero_import does; debugging)
+push                         push changed customers and products once (what xero_push does; debugging)
+outbox                       drain the order outbox once: confirmed orders -> Draft invoices (xero_order_invoices)
 summary                      what the last sync cycle did
 webhooks                     store the Xero app's webhook key (encrypted); show the webhooks' health
+settings                     show or change an operating company's settings (S1-S9)
+sql                          run one SQL step from sql/ with bound parameters
 demo                         `make run`: sandbox + connect + xero_import through Airflow + summary
+airflow-standalone           `make airflow`: sandbox + connections + Airflow standalone
+
+`python -m xero_crm_sync <command> --help` explains each command and its options. The DAGs are the real thing:
+these commands run the same code in this process, for debugging without Airflow.
 """
 
 from __future__ import annotations
@@ -176,6 +184,59 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    """xero_push's tasks in order, per active primary connection: customers, then products."""
+    from xero_crm_sync.push.run import push_connections, run_step
+
+    store = _store()
+    settings = get_settings()
+    run_id = args.run_id or f"cli__{uuid.uuid4().hex[:12]}"
+    connections = push_connections(store, args.connection_id)
+    if not connections:
+        print("no active primary connection to push to (see `python -m xero_crm_sync connections`)")
+    steps = [step for step in ("customers", "products") if step in (args.steps or ("customers", "products"))]
+    stopped_any = False
+    for connection in connections:
+        stopped = None
+        for step in steps:
+            result = run_step(
+                step,
+                store.engine,
+                store,
+                settings,
+                connection["id"],
+                run_id,
+                last=step == steps[-1],
+                stopped_before=stopped,
+            )
+            stopped = stopped or result.get("stopped")
+            print(
+                f"{connection['tenant_name']}: {step:<9} changed {result['changed']}, created {result['created']}, "
+                f"updated {result['updated']}, linked {result['linked']}, rejected {result['rejected']}, "
+                f"calls {result['calls']}"
+                + (f"; stopped: {result['stopped']}" if result.get("stopped") else "")
+            )
+        stopped_any = stopped_any or bool(stopped)
+    print(f"run {run_id}; rejected records are unresolved errors on the status page")
+    return 1 if stopped_any else 0
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    """xero_order_invoices' task: every pending order_outbox event, in order, once."""
+    from xero_crm_sync.push.orders import InvoiceOptions, process_outbox
+
+    store = _store()
+    run_id = args.run_id or f"cli__{uuid.uuid4().hex[:12]}"
+    options = InvoiceOptions(args.delivery_account_code, args.delivery_tax_type)
+    result = process_outbox(store.engine, store, get_settings(), run_id, options=options)
+    print(
+        f"{result.events} events: {result.invoices_created} invoices created, {result.invoices_deleted} deleted, "
+        f"{result.done_without_call} done without a call, {result.failed} failed, {result.waiting} waiting for a "
+        f"connection, {result.calls} calls" + (f"; stopped: {result.stopped}" if result.stopped else "")
+    )
+    return 1 if result.failed or result.stopped else 0
+
+
 def cmd_summary(args: argparse.Namespace) -> int:
     from xero_crm_sync import summary
 
@@ -284,18 +345,29 @@ def build_parser() -> argparse.ArgumentParser:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("migrate", help="create or migrate the CRM database")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text)
+
+    p = command("migrate", "create or migrate the CRM database")
     p.add_argument("--seed-demo", metavar="COMPANY", help="also seed a demo operating company")
     p.set_defaults(func=cmd_migrate)
 
-    p = sub.add_parser("connect", help="connect a Xero organisation")
+    p = command("connect", "connect a Xero organisation")
     p.add_argument("--operating-company", required=True, help="the CRM operating company's name")
-    p.add_argument("--role", choices=["primary", "secondary"], default="primary")
     p.add_argument(
-        "--client-id", default=os.environ.get("XERO_CLIENT_ID"), required="XERO_CLIENT_ID" not in os.environ
+        "--role",
+        choices=["primary", "secondary"],
+        default="primary",
+        help="primary (synced both ways) or secondary (enrichment only, C2)",
+    )
+    p.add_argument(
+        "--client-id",
+        default=os.environ.get("XERO_CLIENT_ID"),
+        required="XERO_CLIENT_ID" not in os.environ,
+        help="the Xero app's client id (default $XERO_CLIENT_ID)",
     )
     p.add_argument(
         "--client-secret-env",
@@ -328,36 +400,78 @@ def build_parser() -> argparse.ArgumentParser:
         help="follow the authorisation URL without a browser (the sandbox's auto-consent)",
     )
     p.add_argument("--no-browser", action="store_true", help="print the URL instead of opening a browser")
-    p.add_argument("--create-operating-company", action="store_true")
+    p.add_argument(
+        "--create-operating-company",
+        action="store_true",
+        help="create the operating company (with its Unassigned default account manager) if it does not exist",
+    )
     p.set_defaults(func=cmd_connect)
 
-    p = sub.add_parser("connections", help="list connections")
+    p = command("connections", "list connections")
     p.set_defaults(func=cmd_connections)
 
-    p = sub.add_parser("disconnect", help="disconnect an organisation (revoke at Xero; CRM data stays)")
-    p.add_argument("--connection-id", type=int)
+    p = command("disconnect", "disconnect an organisation (revoke at Xero; CRM data stays)")
+    p.add_argument("--connection-id", type=int, help="xero_connection.id (see `connections`)")
     p.add_argument("--operating-company", help="with --role, instead of --connection-id")
-    p.add_argument("--role", choices=["primary", "secondary"], default="primary")
+    p.add_argument(
+        "--role", choices=["primary", "secondary"], default="primary", help="with --operating-company"
+    )
     p.add_argument("--force", action="store_true", help="disconnect in the CRM even if Xero is unreachable")
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     p.set_defaults(func=cmd_disconnect)
 
-    p = sub.add_parser("health", help="check connections now: refresh ahead of expiry, GET /connections")
-    p.add_argument("--connection-id", type=int)
+    p = command("health", "check connections now: refresh ahead of expiry, GET /connections")
+    p.add_argument("--connection-id", type=int, help="one xero_connection.id (default: every connection)")
     p.set_defaults(func=cmd_health)
 
-    p = sub.add_parser("import", help="run one import without Airflow")
-    p.add_argument("--full", action="store_true")
-    p.add_argument("--connection-id", type=int)
-    p.add_argument("--run-id")
+    p = command("import", "run one import without Airflow: extract, validate, load (what xero_import does)")
+    p.add_argument("--full", action="store_true", help="re-read everything instead of what changed")
+    p.add_argument("--connection-id", type=int, help="one xero_connection.id (default: every active one)")
+    p.add_argument("--run-id", help="the run id to record (default cli__<random>)")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("summary", help="what the last sync cycle did")
-    p.add_argument("--run-id")
+    p = command(
+        "push",
+        "push CRM customers and products whose pushed fields changed, once, without Airflow (what xero_push "
+        "does); exit 1 when a step stopped early (a spent daily limit, a lost connection)",
+    )
+    p.add_argument(
+        "--connection-id", type=int, help="one primary xero_connection.id (default: every active primary)"
+    )
+    p.add_argument(
+        "--only",
+        dest="steps",
+        choices=["customers", "products"],
+        action="append",
+        help="push only these (repeatable); default customers, then products",
+    )
+    p.add_argument("--run-id", help="the run id to record (default cli__<random>)")
+    p.set_defaults(func=cmd_push, steps=None)
+
+    p = command(
+        "outbox",
+        "drain the order outbox once without Airflow (what xero_order_invoices does): a Draft invoice in Xero "
+        "for each confirmed order, the draft deleted for each voided one; exit 1 when an event failed",
+    )
+    p.add_argument(
+        "--delivery-account-code",
+        default=os.environ.get("XERO_DELIVERY_ACCOUNT_CODE"),
+        help="account code of the delivery line (default $XERO_DELIVERY_ACCOUNT_CODE)",
+    )
+    p.add_argument(
+        "--delivery-tax-type",
+        default=os.environ.get("XERO_DELIVERY_TAX_TYPE"),
+        help="tax type of the delivery line (default $XERO_DELIVERY_TAX_TYPE)",
+    )
+    p.add_argument("--run-id", help="the run id to record (default cli__<random>)")
+    p.set_defaults(func=cmd_outbox)
+
+    p = command("summary", "what the last sync cycle did")
+    p.add_argument("--run-id", help="an import run id (default: the latest)")
     p.set_defaults(func=cmd_summary)
 
-    p = sub.add_parser("webhooks", help="set-key: store the webhook key (from $XERO_WEBHOOK_KEY); status")
-    p.add_argument("action", choices=["set-key", "status"])
+    p = command("webhooks", "set-key: store the webhook key (from $XERO_WEBHOOK_KEY); status")
+    p.add_argument("action", choices=["set-key", "status"], help="set-key or status")
     p.add_argument(
         "--client-id", default=os.environ.get("XERO_CLIENT_ID"), help="the Xero app (XERO_CLIENT_ID)"
     )
@@ -366,8 +480,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_webhooks)
 
-    p = sub.add_parser("settings", help="show or change an operating company's settings (S1-S9)")
-    p.add_argument("--operating-company", required=True)
+    p = command("settings", "show or change an operating company's settings (S1-S9)")
+    p.add_argument("--operating-company", required=True, help="the operating company's name")
     p.add_argument(
         "--set",
         action="append",
@@ -376,22 +490,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=cmd_settings)
 
-    p = sub.add_parser("sql", help="run one SQL file from sql/ with bound parameters")
+    p = command("sql", "run one SQL file from sql/ with bound parameters")
     p.add_argument("file", nargs="?", help="path under sql/, e.g. transform/040_upsert_sales_ledgers.sql")
-    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    p.add_argument(
+        "--param", action="append", default=[], metavar="NAME=VALUE", help="a bound parameter (repeatable)"
+    )
     p.add_argument("--show-validated", metavar="ENTITY", help="print the generated val_<entity> upsert SQL")
     p.set_defaults(func=cmd_sql)
 
-    p = sub.add_parser("demo", help="make run: sandbox, connect, xero_import through Airflow, summary")
-    p.add_argument("--contacts", type=int, default=500)
-    p.add_argument("--seed", type=int, default=1)
+    p = command("demo", "make run: sandbox, connect, xero_import through Airflow, summary")
+    p.add_argument("--contacts", type=int, default=500, help="contacts per sandbox organisation")
+    p.add_argument("--seed", type=int, default=1, help="the sandbox's data generator seed")
     p.add_argument("--keep", action="store_true", help="keep the demo CRM database from the last run")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("airflow-standalone", help="make airflow: sandbox + connections + airflow standalone")
-    p.add_argument("--contacts", type=int, default=500)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--sandbox-port", type=int, default=8765)
+    p = command("airflow-standalone", "make airflow: sandbox + connections + airflow standalone")
+    p.add_argument("--contacts", type=int, default=500, help="contacts per sandbox organisation")
+    p.add_argument("--seed", type=int, default=1, help="the sandbox's data generator seed")
+    p.add_argument("--sandbox-port", type=int, default=8765, help="the sandbox's port")
     p.add_argument(
         "--api-port", type=int, default=8080, help="the Airflow UI and API (AIRFLOW__API__PORT wins)"
     )

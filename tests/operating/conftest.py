@@ -17,8 +17,9 @@ from xero_sandbox.state import GRANULAR_CLIENT_ID, GRANULAR_CLIENT_SECRET
 COMPANY = "Operating Test Ltd"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
+    """Xero as it is before each test (tests write to it)."""
     with SandboxServer(seed=7, contacts=40, tenants=1, limits=NO_LIMITS) as server:
         yield server
 
