@@ -234,6 +234,8 @@ def render_markdown(document: dict[str, Any], notes: str = "") -> str:
         "time is in the validate column. Timings include this process's whole CPU (the reader thread's too). On PostgreSQL",
         "the database server's CPU for our database is *DB CPU* (on SQLite it is inside our process).",
         "Great Expectations' import and context cost is paid once per process and shown apart (*GX start-up*).",
+        "*calls / fewest*: the calls the sandbox counted, against the fewest possible for the records the sandbox",
+        "holds (changed since the previous import began, for incremental runs): never what the client says it read.",
         "",
     ]
     for database in dict.fromkeys(r["database"] for r in results):

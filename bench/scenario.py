@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,7 @@ class Scenario:
         self.scratch = scratch
         self.rss = RssSampler()
         self.sandbox_pid = 0
+        self.last_import_at: datetime | None = None
         self.db_cpu: ProcessCpu | None = None
 
     # --- measuring --------------------------------------------------------------------------------------
@@ -125,6 +127,22 @@ class Scenario:
             self.db_cpu.mark()
         return RunReport(kind=kind), cpu_seconds([self.sandbox_pid])
 
+    def _server_figures(self, since: datetime | None) -> dict[str, Any]:
+        """The sandbox's counts for this organisation: GETs per entity so far, and records changed since `since`."""
+        from xero_crm_sync import summary
+
+        tenant_id = self.info.tenant_id
+        counters = self.admin.counters(tenant_id).get(tenant_id, {}).get("endpoints", {})
+        modified_since = since.strftime("%Y-%m-%dT%H:%M:%S") if since else None
+        held = self.admin.records(tenant_id, modified_since)[tenant_id]
+        return summary.server_import_figures(counters, held)
+
+    def _server_calls(self) -> int:
+        """Every API call the sandbox has counted for this organisation so far."""
+        tenant_id = self.info.tenant_id
+        endpoints = self.admin.counters(tenant_id).get(tenant_id, {}).get("endpoints", {})
+        return sum(item.get("calls", 0) for item in endpoints.values())
+
     def _end_run(self, report: RunReport, sandbox_before: float) -> RunReport:
         report.sandbox_cpu = cpu_seconds([self.sandbox_pid]) - sandbox_before
         if self.db_cpu is not None:
@@ -139,6 +157,9 @@ class Scenario:
         from xero_crm_sync.xero_client import Limits
 
         report, sandbox_before = self._begin_run(kind)
+        # What changed in Xero since the previous import began: the sandbox's own answer, for "fewest possible".
+        since, self.last_import_at = (None if full else self.last_import_at), datetime.now(UTC)
+        counted_before = self._server_figures(since)
         clock = StageClock()
         with instrumented(clock):
             extracted, wall, cpu, peak = self._timed(
@@ -168,11 +189,15 @@ class Scenario:
         loaded, wall, cpu, peak = self._timed(lambda: import_run.load(self.engine, result, full=full))
         report.stages["load"] = _stage(wall, cpu, records, peak, rows)
 
-        report.calls = result["calls"]
-        report.fewest = summary.fewest_calls(result["entities"])
+        # Calls and the fewest possible as the sandbox counts them, never as the client reports them.
+        counted = self._server_figures(since)["entities"]
+        before = counted_before["entities"]
+        report.calls = sum(counted[e]["calls"] - before[e]["calls"] for e in result["entities"])
+        report.fewest = summary.fewest_calls({e: {"records": counted[e]["held"]} for e in result["entities"]})
+        report.detail["client_calls"] = result["calls"]
         report.records = records
         report.rows = rows
-        report.detail = {
+        report.detail |= {
             "status": loaded["status"],
             "quarantined": sum(r["quarantined"] for r in validated["entities"].values()),
             # Whether any entity went through the GX suite (a run of unchanged records needs none).
@@ -200,6 +225,7 @@ class Scenario:
                 push.push_products(self.engine, client, self.info, run_id),
             ]
 
+        calls_before = self._server_calls()
         with instrumented(clock):
             summaries, wall, cpu, peak = self._timed(both)
         diff = clock.get("push_diff")
@@ -208,7 +234,7 @@ class Scenario:
         report.stages["push"] = _stage(wall - diff.wall, cpu - diff.cpu, changed, peak)
         report.xero_wait = clock.get("xero_wait").wall
         report.stages["push"]["xero_wait"] = round(report.xero_wait, 3)
-        report.calls = sum(s.calls for s in summaries)
+        report.calls = self._server_calls() - calls_before  # as the sandbox counted them
         # The fewest calls for a push of updates: one batch of at most 50 per record type.
         report.fewest = sum(math.ceil(s.changed / 50) for s in summaries)
         report.records = report.changed = changed
@@ -279,6 +305,7 @@ class Scenario:
 
         os.environ.update(sandbox.env())
         os.environ["CRM_DATABASE_URL"] = url
+        self.admin = sandbox.admin
         migrate.migrate(url)
         with db.begin(url) as conn:
             migrate.seed_demo(conn, COMPANY)
