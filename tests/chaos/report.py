@@ -292,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             )
     if str(args.output) != "-":
         args.output.write_text(write_markdown(rows, args, scenario, seconds))
-        print(f"wrote {args.output.relative_to(REPO_ROOT) if args.output.is_absolute() else args.output}")
+        shown = args.output.resolve()
+        print(f"wrote {shown.relative_to(REPO_ROOT) if shown.is_relative_to(REPO_ROOT) else shown}")
     return 1 if total else 0
 
 
