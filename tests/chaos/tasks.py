@@ -90,8 +90,23 @@ def runnable(dag_id: str, env: TaskEnv) -> bool:
 
 
 def run_task(task: str, env: TaskEnv, run_id: str, xcom: dict[str, Any]) -> dict[str, Any]:
-    """Run one task as its DAG does; `xcom` holds the results of the run's earlier tasks by task name."""
-    os.environ.update(FAST_LIMITS)  # the shared limiter's limits for this process (see module docs)
+    """Run one task as its DAG does; `xcom` holds the results of the run's earlier tasks by task name.
+
+    The limiter's limits (`FAST_LIMITS`) hold while the task runs and are put back after it, so a campaign run
+    inside the test session leaves the limits of the tests that follow alone."""
+    saved = {key: os.environ.get(key) for key in FAST_LIMITS}
+    os.environ.update(FAST_LIMITS)
+    try:
+        return _run_task(task, env, run_id, xcom)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run_task(task: str, env: TaskEnv, run_id: str, xcom: dict[str, Any]) -> dict[str, Any]:
     engine, store, policy = env.engine, env.store, env.policy
     if task == "extract":
         from xero_crm_sync import import_run
