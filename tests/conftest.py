@@ -51,6 +51,33 @@ def _pg_available() -> bool:
 PG_AVAILABLE = _pg_available()
 
 
+def _missing_services(items: list[pytest.Item]) -> list[str]:
+    """The services the selected tests need that this machine does not answer on."""
+    missing = []
+    if not PG_AVAILABLE and any(item.get_closest_marker("postgres") for item in items):
+        missing.append(
+            f"PostgreSQL at {PG_ADMIN_URL} (point TEST_POSTGRES_URL at a server where the user may CREATE DATABASE)"
+        )
+    if any(item.get_closest_marker("celery") for item in items):
+        from tests.scale.airflow_cluster import REDIS_HOST, REDIS_PORT, redis_available
+
+        if not redis_available():
+            missing.append(f"Redis at {REDIS_HOST}:{REDIS_PORT} (the Celery test's broker)")
+    if any(item.get_closest_marker("browser") for item in items) and not Path("/usr/bin/chromium").exists():
+        missing.append("Debian's Chromium at /usr/bin/chromium (`make browser` installs it)")
+    return missing
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """A missing service stops the session with a message instead of turning its tests into skips that pass
+    unnoticed. To run without one on purpose, deselect its tests: `-m "not postgres"` (or celery, browser)."""
+    missing = _missing_services(session.items)  # what is left after -m / -k deselection
+    if missing:
+        pytest.exit(
+            "make test needs services that are not reachable:\n  - " + "\n  - ".join(missing), returncode=4
+        )
+
+
 def create_pg_database(prefix: str = "xcs") -> str:
     """Create an empty PostgreSQL database and return its SQLAlchemy URL."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
@@ -77,7 +104,7 @@ def _make_db(kind: str, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'crm.db'}"
         return
     if not PG_AVAILABLE:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+        pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN_URL} (set TEST_POSTGRES_URL)")
     url = create_pg_database()
     try:
         yield url

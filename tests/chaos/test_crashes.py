@@ -14,7 +14,7 @@ import pytest
 from tests.chaos import crashes
 from tests.chaos.conftest import SCENARIO
 from tests.chaos.world import sqlite_url
-from tests.conftest import PG_AVAILABLE, create_pg_database, drop_pg_database
+from tests.conftest import create_pg_database, drop_pg_database
 
 CRASH_SEED = 2026  # the random points; printed with each case's name
 
@@ -56,7 +56,6 @@ def test_a_kill_right_after_xero_answered_an_order_records_what_an_uninterrupted
 
 
 @pytest.mark.postgres
-@pytest.mark.skipif(not PG_AVAILABLE, reason="PostgreSQL not reachable")
 def test_a_load_killed_mid_transaction_on_postgresql_recovers(reference):
     """PostgreSQL rolls back the dead connection's transaction; the identity values it spent stay spent."""
     points = reference.points[("import-2", "load")]

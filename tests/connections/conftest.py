@@ -128,7 +128,7 @@ def pg_template() -> Iterator[str]:
     """A migrated PostgreSQL database to copy (CREATE DATABASE ... TEMPLATE is a file copy: much faster than
     running the migrations for every test)."""
     if not PG_AVAILABLE:
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL}")
+        pytest.fail(f"PostgreSQL not reachable at {PG_ADMIN_URL} (set TEST_POSTGRES_URL)")
     url = create_pg_database("xcs_tpl")
     migrate.migrate(url)
     db.dispose_engine(url)  # a template must have no open connections

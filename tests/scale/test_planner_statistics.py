@@ -13,7 +13,7 @@ from xero_crm_sync import db
 @pytest.fixture
 def pg_url():
     if not PG_AVAILABLE:
-        pytest.skip("needs PostgreSQL on 127.0.0.1:5432")
+        pytest.fail("needs PostgreSQL (TEST_POSTGRES_URL, default 127.0.0.1:5432)")
     url = create_pg_database()
     yield url
     drop_pg_database(url)

@@ -34,7 +34,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture
 def page(api_server: ApiServer):
     if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed (`make browser`, or apt-get install -y chromium)")
+        pytest.fail("Debian's chromium is not installed (`make browser`, or apt-get install -y chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
