@@ -40,6 +40,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from xero_crm_sync import db
 
@@ -321,6 +322,32 @@ def limiter_for(engine: Engine | None, limits: Limits | None = None) -> DbLimite
     if engine.dialect.name == "sqlite":
         return DbLimiter(_sidecar_engine(str(_sqlite_path(engine))), limits)
     return DbLimiter(_pg_engine(str(engine.url.render_as_string(hide_password=False))), limits)
+
+
+def recorded_calls(engine: Engine, tenant_id: str, since: float) -> list[float] | None:
+    """When each call the shared limiter admitted for an organisation since `since` started (epoch seconds,
+    ascending): its own record, kept for a day, which the status page counts. None where it keeps no record
+    (no CRM database file, nothing called yet on SQLite, or the table not migrated yet)."""
+    if engine.dialect.name == "sqlite":
+        crm_file = _sqlite_path(engine)
+        if crm_file is None or not Path(f"{crm_file}-limits").exists():
+            return None  # do not create the side file just to find it empty
+    shared = limiter_for(engine)
+    if not isinstance(shared, DbLimiter):
+        return None
+    try:
+        with shared.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    text(
+                        "SELECT started_at FROM xero_rate_call WHERE tenant_id = :t AND started_at > :since"
+                        " ORDER BY started_at"
+                    ),
+                    {"t": tenant_id, "since": since},
+                ).scalars()
+            )
+    except DBAPIError:
+        return None
 
 
 @lru_cache(maxsize=16)

@@ -21,11 +21,9 @@ import math
 import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, text
-from sqlalchemy.exc import DBAPIError
 
 from xero_crm_sync.connections import utcnow
 
@@ -399,30 +397,10 @@ def limiter_budget(engine: Engine, tenant_id: str, now: datetime) -> dict[str, A
     any window of a minute. None when the limiter keeps no record here (nothing called yet on SQLite)."""
     from xero_crm_sync import limiter
 
-    if engine.dialect.name == "sqlite":
-        crm_file = limiter._sqlite_path(engine)
-        if crm_file is None or not Path(f"{crm_file}-limits").exists():
-            return None
-    shared = limiter.limiter_for(engine)
-    if not isinstance(shared, limiter.DbLimiter):
+    lim = limiter.limits_from_env()
+    starts = limiter.recorded_calls(engine, tenant_id, now.replace(tzinfo=UTC).timestamp() - lim.day_seconds)
+    if starts is None:
         return None
-    lim = shared.limits
-    epoch = now.replace(tzinfo=UTC).timestamp()
-    try:
-        with shared.engine.connect() as conn:
-            starts = (
-                conn.execute(
-                    text(
-                        "SELECT started_at FROM xero_rate_call WHERE tenant_id = :t AND started_at > :since "
-                        "ORDER BY started_at"
-                    ),
-                    {"t": tenant_id, "since": epoch - lim.day_seconds},
-                )
-                .scalars()
-                .all()
-            )
-    except DBAPIError:
-        return None  # the limiter's table does not exist (yet)
     peak, first = 0, 0
     for last, started in enumerate(starts):
         while started - starts[first] >= lim.window_seconds:
