@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import text
 
 from tests.chaos import state
-from tests.chaos.tasks import DAG_TASKS, run_task
+from tests.chaos.tasks import dag_plan, run_task
 from tests.chaos.world import (
     PLAN,
     AbandonRun,
@@ -140,7 +140,9 @@ def choose_cases(
     """Step boundaries (all, or `boundaries` of them drawn at random) and `inner` random points inside tasks;
     with `tasks`, one random inner point inside each of those tasks (from any stage) instead."""
     rng = random.Random(seed)
-    every_task = [(stage, task) for stage, dag_id in PLAN if dag_id != "edits" for task in DAG_TASKS[dag_id]]
+    every_task = [
+        (stage, task) for stage, dag_id in PLAN if dag_id != "edits" for task in dag_plan(dag_id).tasks
+    ]
     edges = [(stage, task, point) for stage, task in every_task for point in ("task.start", "task.end")]
     if boundaries is not None:
         edges = rng.sample(edges, min(boundaries, len(edges)))

@@ -6,12 +6,17 @@
 run a task in this process or, to kill it for real, in a subprocess (`tests.chaos.step_runner`). Results are
 what the tasks return through XCom: JSON-able dicts.
 
+The campaigns take each DAG's tasks, their order and their retries from the real DAG definitions (`dag_plan`,
+parsed by Airflow's DagBag), and check that each task still calls the function run here: a change to a DAG
+changes what the campaigns run, or stops them with a message saying what to update.
+
 What differs from the DAGs is configuration only: the client's timeouts (`retry`, short so a held call costs a
 second, not two minutes) and the limiter's limits (`FAST_LIMITS`, from the environment).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,14 +28,59 @@ from xero_crm_sync.connections import ConnectionStore
 from xero_crm_sync.settings import Settings
 from xero_crm_sync.xero_client import RetryPolicy
 
-# The DAG's tasks, in order, per DAG.
-DAG_TASKS: dict[str, tuple[str, ...]] = {
-    "xero_import": ("extract", "validate", "load"),
-    "xero_push": ("push_customers", "push_products"),
-    "xero_order_invoices": ("process_outbox",),
+# The DAGs a campaign runs, and how it runs each of their tasks here: the function of `xero_crm_sync` that the
+# Airflow task calls (`run_task` below calls the same one). `list_connections` is the DAG's fan-out over
+# connections; a campaign has one connection and asks `runnable` instead.
+CAMPAIGN_DAGS = ("xero_import", "xero_push", "xero_order_invoices")
+TASK_CALLS = {
+    "extract": "extract",
+    "validate": "validate",
+    "load": "load",
+    "push_customers": "run_step",
+    "push_products": "run_step",
+    "process_outbox": "process_outbox",
 }
-# Airflow retries per task (the DAGs' default_args).
-DAG_RETRIES = {"xero_import": 2, "xero_push": 2, "xero_order_invoices": 3}
+FAN_OUT = "list_connections"
+
+
+@dataclass(frozen=True)
+class DagPlan:
+    """What a campaign takes from a real DAG definition: its tasks in dependency order, and each one's retries."""
+
+    dag_id: str
+    tasks: tuple[str, ...]
+    retries: dict[str, int]
+
+
+def plan_from_dag(dag: Any) -> DagPlan:
+    """A DAG's plan, checked against what the campaign can run: a task it does not know, or one whose code no
+    longer calls the function the campaign calls for it, fails here instead of being silently left out."""
+    tasks = tuple(t.task_id for t in dag.topological_sort() if t.task_id != FAN_OUT)
+    for task_id in tasks:
+        if task_id not in TASK_CALLS:
+            raise LookupError(f"{dag.dag_id}.{task_id}: the chaos campaigns do not know how to run this task")
+        called = dag.get_task(task_id).python_callable.__code__.co_names
+        if TASK_CALLS[task_id] not in called:
+            raise LookupError(
+                f"{dag.dag_id}.{task_id} no longer calls {TASK_CALLS[task_id]}(): update tests/chaos/tasks.py"
+            )
+    return DagPlan(dag.dag_id, tasks, {t: dag.get_task(t).retries for t in tasks})
+
+
+@functools.cache
+def dag_plan(dag_id: str) -> DagPlan:
+    """The plan of `dags/<dag_id>.py`, parsed as Airflow's DAG processor parses it (once per process; the
+    parsed DAG is read from the bag, which needs no Airflow metadata database)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.conftest import REPO_ROOT
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags" / f"{dag_id}.py"))
+    if bag.import_errors or dag_id not in bag.dags:
+        raise LookupError(f"dags/{dag_id}.py does not define {dag_id}: {bag.import_errors}")
+    return plan_from_dag(bag.dags[dag_id])
+
+
 # The client's limits (read by `xero_crm_sync.limiter` from the environment, in this process and in subprocesses).
 # The sandbox's limits in a campaign (world.CHAOS_LIMITS): 60 calls in a one-second window, 5 at once.
 FAST_LIMITS = {

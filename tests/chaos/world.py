@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import text
 
 from tests.chaos import state
-from tests.chaos.tasks import DAG_RETRIES, DAG_TASKS, TaskEnv, TaskPolicy, run_task, runnable
+from tests.chaos.tasks import TaskEnv, TaskPolicy, dag_plan, run_task, runnable
 from xero_crm_sync import db, migrate
 from xero_crm_sync.connect import connect
 from xero_crm_sync.connections import ConnectionStore
@@ -393,9 +393,10 @@ def run_dag(
         run_id = f"{stage}__{attempt}"
         xcom: dict[str, Any] = {}
         try:
-            for task in DAG_TASKS[dag_id]:
+            plan = dag_plan(dag_id)  # the real DAG's tasks, order and retries
+            for task in plan.tasks:
                 xcom[task] = _run_with_retries(
-                    runner, stage, task, run_id, xcom, DAG_RETRIES[dag_id], stats, lambda: _keys_expire(world)
+                    runner, stage, task, run_id, xcom, plan.retries[task], stats, lambda: _keys_expire(world)
                 )
             return xcom
         except Exception as exc:  # the DAG run failed; the next schedule starts a new one
