@@ -1,7 +1,9 @@
 """The CRM database: one engine per URL, the same code on SQLite (embedded default) and PostgreSQL.
 
 SQL files under `sql/` are run through `run_sql_file`, with bound parameters only (never string formatting of
-values), so every transform can also be read and run on its own with `xero-crm-sync sql <file>`.
+values), so every transform can also be read and run on its own with `xero-crm-sync sql <file>`. A template
+(`sql/transform/templates/`) only has table names filled in from the entity registry (`render_template`); the
+`sql` command prints or runs it rendered (`--show-lines` / `--lines`).
 """
 
 from __future__ import annotations
@@ -186,12 +188,46 @@ def run_sql_file(conn: Connection, path: str | Path, params: Mapping[str, Any] |
 
     Statements only receive the parameters they name, so one params dict can serve a whole file.
     """
+    return run_sql(conn, read_sql(path), params, source=str(path))
+
+
+def run_sql(
+    conn: Connection, sql: str, params: Mapping[str, Any] | None = None, *, source: str = "statement"
+) -> list[int]:
+    """`run_sql_file` for SQL already in hand (a rendered template): each statement's rowcount."""
     params = dict(params or {})
     counts: list[int] = []
-    for statement in split_statements(read_sql(path)):
-        result = execute_statement(conn, statement, params, source=str(path))
+    for statement in split_statements(sql):
+        result = execute_statement(conn, statement, params, source=source)
         counts.append(result.rowcount if result.rowcount is not None else -1)
     return counts
+
+
+_PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+
+
+def render_template(sql: str, identifiers: Mapping[str, str], *, source: str = "template") -> str:
+    """A SQL template (`sql/*/templates/*.sql`) with each `{{name}}` replaced by a table or column name.
+
+    Only identifiers are templated, never values (those stay bound parameters), and each must be a plain
+    lower-case SQL name: anything else (quotes, spaces, `;`) is refused, so nothing from outside the code can
+    reach the SQL text this way. A placeholder without a value is a KeyError naming `source`. Comment lines are
+    left as written: they name the placeholders to document them."""
+    for name, value in identifiers.items():
+        if not _IDENTIFIER.fullmatch(value):
+            raise ValueError(f"{source}: {{{{{name}}}}} must be a plain SQL name, not {value!r}")
+
+    def replace(m: re.Match[str]) -> str:
+        try:
+            return identifiers[m.group(1)]
+        except KeyError:
+            raise KeyError(f"{source}: no value for {{{{{m.group(1)}}}}}") from None
+
+    return "\n".join(
+        line if line.lstrip().startswith("--") else _PLACEHOLDER.sub(replace, line)
+        for line in sql.splitlines()
+    )
 
 
 def execute_statement(
