@@ -11,7 +11,7 @@ outbox                       drain the order outbox once: confirmed orders -> Dr
 summary                      what the last sync cycle did
 webhooks                     store the Xero app's webhook key (encrypted); show the webhooks' health
 settings                     show or change an operating company's settings (S1-S9)
-sql                          run one SQL step from sql/ with bound parameters
+sql                          run one SQL step from sql/ with bound parameters (or print a generated one)
 demo                         `make run`: sandbox + connect + xero_import through Airflow + summary
 airflow-standalone           `make airflow`: sandbox + connections + Airflow standalone
 
@@ -26,9 +26,13 @@ import getpass
 import os
 import sys
 import uuid
+from typing import TYPE_CHECKING
 
 from xero_crm_sync import db
 from xero_crm_sync.settings import SettingsError, get_settings
+
+if TYPE_CHECKING:
+    from xero_crm_sync.entities import Entity, Lines
 
 
 def _store():  # late imports keep `--help` fast
@@ -298,24 +302,43 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _loaded_lines(name: str) -> tuple[Entity, Lines]:
+    from xero_crm_sync import transform
+
+    known = transform.loaded_lines()
+    if name not in known:
+        raise SettingsError(f"unknown line entity {name!r}; known: {', '.join(known)}")
+    return known[name]
+
+
 def cmd_sql(args: argparse.Namespace) -> int:
-    """Run one SQL file (e.g. a transform step) with bound parameters, or print the generated mirror SQL."""
-    from xero_crm_sync import entities, validated
+    """Run one SQL file (e.g. a transform step) or a rendered template with bound parameters, or print the
+    generated mirror SQL or a rendered template."""
+    from xero_crm_sync import entities, transform, validated
 
     if args.show_validated:
         print(";\n\n".join(validated.promote_sql(entities.entity(args.show_validated))) + ";")
         return 0
-    if not args.file:
+    if args.show_lines:
+        print(transform.document_lines_sql(*_loaded_lines(args.show_lines)), end="")
+        return 0
+    if not args.file and not args.lines:
         raise SettingsError(
-            "give a SQL file (e.g. transform/040_upsert_sales_ledgers.sql) or --show-validated"
+            "give a SQL file (e.g. transform/040_upsert_sales_ledgers.sql), --lines, --show-lines or --show-validated"
         )
     params = dict(p.split("=", 1) for p in args.param)
     for key in ("connection_id", "operating_company_id"):
         if key in params:
             params[key] = int(params[key])
     with db.begin() as conn:
-        counts = db.run_sql_file(conn, args.file, params)
-    print(f"{args.file}: {len(counts)} statements, rows affected {counts}")
+        if args.lines:
+            label = f"{transform.DOCUMENT_LINES_TEMPLATE.name} ({args.lines})"
+            sql = transform.document_lines_sql(*_loaded_lines(args.lines))
+            counts = db.run_sql(conn, sql, params, source=label)
+        else:
+            label = args.file
+            counts = db.run_sql_file(conn, args.file, params)
+    print(f"{label}: {len(counts)} statements, rows affected {counts}")
     return 0
 
 
@@ -496,6 +519,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--param", action="append", default=[], metavar="NAME=VALUE", help="a bound parameter (repeatable)"
     )
     p.add_argument("--show-validated", metavar="ENTITY", help="print the generated val_<entity> upsert SQL")
+    p.add_argument(
+        "--lines",
+        metavar="LINES",
+        help="run sql/transform/templates/upsert_document_lines.sql for a line entity (e.g. invoice_lines)",
+    )
+    p.add_argument("--show-lines", metavar="LINES", help="print that template rendered for a line entity")
     p.set_defaults(func=cmd_sql)
 
     p = command("demo", "make run: sandbox, connect, xero_import through Airflow, summary")

@@ -6,7 +6,9 @@ This table drives everything generic about the import, the way dlt's rest_api so
 - validate: the `val_<name>` mirror (latest valid version of each Xero record) and the key/required checks.
 Entity-specific *rules* (B2C, On Stop, status "D", ...) are not here: they live in `sql/transform/*.sql`.
 
-Adding an entity is adding an `Entity(...)` below; nothing else in extract or stage changes.
+Adding an entity is adding an `Entity(...)` below; nothing else in extract or stage changes. A document's
+LineItems that name their CRM tables (`line_items(name, crm_document_table)`) are also loaded by the one line
+template, `sql/transform/templates/upsert_document_lines.sql`, right after the step that loads the documents.
 """
 
 from __future__ import annotations
@@ -104,6 +106,11 @@ class Lines:
     name: str  # table suffix: stg_<name>
     source: str  # the JSON list key, e.g. "LineItems"
     columns: tuple[Column, ...]
+    # Where the import loads these lines in the CRM: the document table (keyed on operating_company_id and
+    # accounting_code = the Xero id) and its line table (keyed on (<document table>_id, line_no)). Set for
+    # LineItems loaded by sql/transform/templates/upsert_document_lines.sql; None: the lines are not loaded as such.
+    crm_document_table: str | None = None
+    crm_line_table: str | None = None
 
     @property
     def staging_table(self) -> str:
@@ -149,11 +156,13 @@ class Entity:
         return next(c for c in self.columns if c.source == self.key)
 
 
-def _tx_lines(name: str) -> Lines:
-    """Invoice, credit note and purchase order lines share Xero's LineItem shape."""
+def line_items(name: str, crm_document_table: str) -> Lines:
+    """Invoice, credit note and purchase order lines share Xero's LineItem shape (and the CRM's line shape)."""
     return Lines(
         name=name,
         source="LineItems",
+        crm_document_table=crm_document_table,
+        crm_line_table=f"{crm_document_table}_line",
         columns=(
             Column("line_item_id", "LineItemID"),
             Column("item_code", "ItemCode"),
@@ -349,7 +358,7 @@ ENTITIES: tuple[Entity, ...] = (
             Column("fully_paid_on_date", "FullyPaidOnDate", "date"),
             UPDATED,
         ),
-        lines=(_tx_lines("invoice_lines"),),
+        lines=(line_items("invoice_lines", "sales_invoice"),),
     ),
     Entity(
         name="credit_notes",
@@ -377,7 +386,7 @@ ENTITIES: tuple[Entity, ...] = (
             Column("remaining_credit", "RemainingCredit", "numeric"),
             UPDATED,
         ),
-        lines=(_tx_lines("credit_note_lines"),),
+        lines=(line_items("credit_note_lines", "credit_note"),),
     ),
     Entity(
         name="purchase_orders",
@@ -408,7 +417,7 @@ ENTITIES: tuple[Entity, ...] = (
             Column("total", "Total", "numeric"),
             UPDATED,
         ),
-        lines=(_tx_lines("purchase_order_lines"),),
+        lines=(line_items("purchase_order_lines", "purchase_order"),),
     ),
     Entity(
         name="payments",

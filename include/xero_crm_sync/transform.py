@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from sqlalchemy import Connection, bindparam, column, exists, false, select, tab
 from xero_crm_sync import db, echo, staging
 from xero_crm_sync.company_settings import CompanySettings, get_company_settings
 from xero_crm_sync.crashpoints import crash_point
+from xero_crm_sync.entities import ENTITIES, Entity, Lines
 from xero_crm_sync.rules import b2c, enrichment, matching
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,13 @@ class Step:
     source: str = ""  # the SQL file or the Python function, for docs and logs
 
 
+def _run_and_refresh(conn: Connection, counts: list[int], written: list[str]) -> int:
+    total = sum(c for c in counts if c > 0)
+    # The later steps join what this one wrote (in this transaction): a first big sync needs fresh statistics.
+    db.refresh_statistics(conn, written, total)
+    return total
+
+
 def sql_step(
     name: str,
     filename: str,
@@ -83,13 +91,58 @@ def sql_step(
     written = db.tables_written(db.read_sql(path))
 
     def run(conn: Connection, ctx: ImportContext) -> int:
-        counts = db.run_sql_file(conn, path, ctx.params(conn.dialect.name))
-        total = sum(c for c in counts if c > 0)
-        # The later steps join what this one wrote (in this transaction): a first big sync needs fresh statistics.
-        db.refresh_statistics(conn, written, total)
-        return total
+        return _run_and_refresh(conn, db.run_sql_file(conn, path, ctx.params(conn.dialect.name)), written)
 
     return Step(name, run, when or (lambda ctx: True), f"sql/{directory.name}/{filename}")
+
+
+# --- the document lines template ---------------------------------------------------------------------------
+
+DOCUMENT_LINES_TEMPLATE = TRANSFORM_DIR / "templates" / "upsert_document_lines.sql"
+
+
+def loaded_lines(registry: Iterable[Entity] = ENTITIES) -> dict[str, tuple[Entity, Lines]]:
+    """The registry's line entities the import loads into CRM line tables (by line entity name), with their
+    documents' entity: those that name their CRM tables (`entities.line_items`)."""
+    return {
+        lines.name: (entity, lines)
+        for entity in registry
+        for lines in entity.lines
+        if lines.crm_document_table and lines.crm_line_table
+    }
+
+
+def document_lines_sql(entity: Entity, lines: Lines) -> str:
+    """The line template rendered for one line entity: exactly the SQL its load step runs (and `sql --show-lines`
+    prints). Its identifiers come from the registry; `db.render_template` refuses anything but plain names."""
+    if not (lines.crm_document_table and lines.crm_line_table):
+        raise ValueError(f"{lines.name} names no CRM tables to load into")
+    source = f"sql/transform/templates/{DOCUMENT_LINES_TEMPLATE.name}"
+    rendered = db.render_template(
+        db.read_sql(DOCUMENT_LINES_TEMPLATE),
+        {
+            "document_table": lines.crm_document_table,
+            "line_table": lines.crm_line_table,
+            "document_id": f"{lines.crm_document_table}_id",
+            "validated_documents": entity.validated_table,
+            "validated_lines": lines.validated_table,
+        },
+        source=source,
+    )
+    return f"-- {source} rendered for {lines.name} (entities.py: {entity.name})\n{rendered}\n"
+
+
+def document_lines_step(entity: Entity, lines: Lines) -> Step:
+    """The load step of one line entity: its rendered template, named after its CRM table (sales_invoice_lines)."""
+    sql = document_lines_sql(entity, lines)
+    written = db.tables_written(sql)
+    source = f"sql/transform/templates/{DOCUMENT_LINES_TEMPLATE.name} ({lines.name})"
+
+    def run(conn: Connection, ctx: ImportContext) -> int:
+        counts = db.run_sql(conn, sql, ctx.params(conn.dialect.name), source=source)
+        return _run_and_refresh(conn, counts, written)
+
+    return Step(f"{lines.crm_line_table}s", run, source=source)
 
 
 # --- Python steps ------------------------------------------------------------------------------------------
@@ -315,36 +368,84 @@ adopt_imported_products = _adopt("product")
 
 # --- the ordered steps -------------------------------------------------------------------------------------
 
-PRIMARY_STEPS: tuple[Step, ...] = (
-    sql_step("tax_rates", "010_upsert_tax_rates.sql"),
-    sql_step("currencies", "020_upsert_currencies.sql", when=lambda ctx: ctx.settings.import_currencies),
-    sql_step("roles_from_transactions", "030_classify_contacts_from_transactions.sql"),
-    Step("link_existing_ledgers", link_existing_ledgers, source="transform.link_existing_ledgers"),
-    sql_step("ambiguous_matches", "035_record_ambiguous_matches.sql"),
-    sql_step("sales_ledgers", "040_upsert_sales_ledgers.sql"),
-    sql_step("purchase_ledgers", "045_upsert_purchase_ledgers.sql"),
-    Step("classify_b2c", classify_b2c, source="transform.classify_b2c"),
-    sql_step("missing_customer_records", "060_create_missing_customer_records.sql"),
-    sql_step("missing_supplier_records", "065_create_missing_supplier_records.sql"),
-    sql_step("link_existing_products", "070_link_existing_products.sql"),
-    sql_step("products", "075_upsert_products.sql"),
-    sql_step("stock_levels", "080_upsert_stock_levels.sql"),
-    sql_step("sales_invoices", "090_upsert_sales_invoices.sql"),
-    sql_step("sales_invoice_lines", "095_upsert_sales_invoice_lines.sql"),
-    sql_step("credit_notes", "100_upsert_credit_notes.sql"),
-    sql_step("credit_note_lines", "105_upsert_credit_note_lines.sql"),
-    sql_step("purchase_orders", "110_upsert_purchase_orders.sql"),
-    sql_step("purchase_order_lines", "115_upsert_purchase_order_lines.sql"),
-    sql_step("payments", "120_upsert_payments.sql"),
-    sql_step("payment_status", "130_update_payment_status.sql"),
-    sql_step("overdue_notifications", "140_notify_overdue_invoices.sql"),
+# The SQL steps are the files in sql/transform/, in the order of their number: the numbers are the run order, since
+# each step reads what earlier ones wrote (ledgers before the documents that link to them, documents before their
+# lines, payments before the payment status). A step is named after its file, without the number and the leading
+# verb; these three keep the names they always had, because the names are the keys of the counts each run records
+# (`sync_run.counts`, shown by `summary` and the status page).
+_STEP_NAMES = {
+    "030_classify_contacts_from_transactions.sql": "roles_from_transactions",
+    "140_notify_overdue_invoices.sql": "overdue_notifications",
+    "900_record_import_history.sql": "history",
+}
+_NAME_VERBS = ("upsert_", "create_", "record_", "update_")
+_WHEN: dict[str, Callable[[ImportContext], bool]] = {
+    "currencies": lambda ctx: ctx.settings.import_currencies
+}  # S7
+
+# The Python steps, each run right before the SQL file named (an explicit order, because it matters):
+_PYTHON_STEPS_BEFORE: dict[str, tuple[Step, ...]] = {
+    # I12 links contacts to existing ledgers once 030 has given them their roles, before 035 records the ambiguous
+    # matches it found and 040 creates ledgers for the contacts it did not link.
+    "035_record_ambiguous_matches.sql": (
+        Step("link_existing_ledgers", link_existing_ledgers, source="transform.link_existing_ledgers"),
+    ),
+    # S2 classifies the ledgers 040 just wrote before 060 decides which customers get missing records (S5: B2C).
+    "060_create_missing_customer_records.sql": (
+        Step("classify_b2c", classify_b2c, source="transform.classify_b2c"),
+    ),
     # The echo rule (echo.py): what this load wrote into customers and products is what Xero holds, so it is
     # recorded as pushed. Otherwise a change Xero made and then undid (a contact archived, then restored) would
-    # look, at the next import, like a CRM edit waiting for the push, and the import would refuse to apply it.
-    Step("adopt_imported_customers", adopt_imported_customers, source=echo.ADOPT_SQL["sales_ledger"].name),
-    Step("adopt_imported_products", adopt_imported_products, source=echo.ADOPT_SQL["product"].name),
-    sql_step("history", "900_record_import_history.sql"),
-)
+    # look, at the next import, like a CRM edit waiting for the push, and the import would refuse to apply it. It
+    # runs after every step that writes them, before the history of the run.
+    "900_record_import_history.sql": (
+        Step(
+            "adopt_imported_customers", adopt_imported_customers, source=echo.ADOPT_SQL["sales_ledger"].name
+        ),
+        Step("adopt_imported_products", adopt_imported_products, source=echo.ADOPT_SQL["product"].name),
+    ),
+}
+
+
+def _step_name(filename: str) -> str:
+    if filename in _STEP_NAMES:
+        return _STEP_NAMES[filename]
+    name = Path(filename).stem.split("_", 1)[1]
+    return next((name.removeprefix(v) for v in _NAME_VERBS if name.startswith(v)), name)
+
+
+def primary_steps(
+    registry: Iterable[Entity] = ENTITIES,
+    directory: Path = TRANSFORM_DIR,
+    python_steps: dict[str, tuple[Step, ...]] | None = None,
+) -> tuple[Step, ...]:
+    """Every step a primary connection runs: the SQL files of `directory` in order, the Python steps before the
+    file each precedes, and each loaded line entity's template right after the first file that writes its
+    documents (the lines join them, and so it ran when each kind of line had its own file)."""
+    python_steps = _PYTHON_STEPS_BEFORE if python_steps is None else python_steps
+    pending_lines = dict(loaded_lines(registry))
+    python_anchors = set(python_steps)
+    steps: list[Step] = []
+    for path in sorted(directory.glob("*.sql")):
+        steps.extend(python_steps.get(path.name, ()))
+        python_anchors.discard(path.name)
+        name = _step_name(path.name)
+        steps.append(sql_step(name, path.name, _WHEN.get(name), directory=directory))
+        written = set(db.tables_written(db.read_sql(path)))
+        for lines_name, (entity, lines) in list(pending_lines.items()):
+            if lines.crm_document_table in written:
+                steps.append(document_lines_step(entity, lines))
+                del pending_lines[lines_name]
+    # A renamed file must not silently drop a step.
+    if python_anchors or pending_lines:
+        raise RuntimeError(
+            f"transform steps without a place: Python steps before {sorted(python_anchors)}, "
+            f"lines whose documents no file writes {sorted(pending_lines)}"
+        )
+    return tuple(steps)
+
+
+PRIMARY_STEPS: tuple[Step, ...] = primary_steps()
 
 SECONDARY_STEPS: tuple[Step, ...] = (
     Step("enrich_from_secondary", enrich_from_secondary, source="transform.enrich_from_secondary"),

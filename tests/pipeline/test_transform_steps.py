@@ -1,0 +1,77 @@
+"""The import's step list is derived from sql/transform/ and the entity registry, in the order it always ran; the
+document lines template renders table names from the registry only, and refuses anything but plain names."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from xero_crm_sync import db, transform
+from xero_crm_sync.entities import entity, line_items
+
+# The order the import has always run in, when each step was listed by hand: the names are the keys of the counts
+# every run records (sync_run.counts), and each step reads what the ones before it wrote.
+EXPECTED_PRIMARY = [
+    "tax_rates", "currencies", "roles_from_transactions", "link_existing_ledgers", "ambiguous_matches",
+    "sales_ledgers", "purchase_ledgers", "classify_b2c", "missing_customer_records", "missing_supplier_records",
+    "link_existing_products", "products", "stock_levels", "sales_invoices", "sales_invoice_lines", "credit_notes",
+    "credit_note_lines", "purchase_orders", "purchase_order_lines", "payments", "payment_status",
+    "overdue_notifications", "adopt_imported_customers", "adopt_imported_products", "history",
+]  # fmt: skip
+
+
+def test_the_derived_steps_run_in_the_order_they_always_did() -> None:
+    assert [s.name for s in transform.PRIMARY_STEPS] == EXPECTED_PRIMARY
+    assert [s.name for s in transform.SECONDARY_STEPS] == ["enrich_from_secondary", "history"]
+    sources = {s.name: s.source for s in transform.PRIMARY_STEPS}
+    assert sources["currencies"] == "sql/transform/020_upsert_currencies.sql"
+    assert (
+        sources["credit_note_lines"]
+        == "sql/transform/templates/upsert_document_lines.sql (credit_note_lines)"
+    )
+
+
+def test_every_document_line_entity_of_the_registry_is_loaded_and_contact_persons_are_not() -> None:
+    assert list(transform.loaded_lines()) == ["invoice_lines", "credit_note_lines", "purchase_order_lines"]
+
+
+def test_the_template_renders_each_line_entity_from_the_registry() -> None:
+    sql = transform.document_lines_sql(entity("purchase_orders"), entity("purchase_orders").lines[0])
+    statements = db.split_statements(sql)
+    assert [db.tables_written(s) for s in statements] == [["purchase_order_line"], ["purchase_order_line"]]
+    body = "\n".join(statements)
+    for name in (
+        "purchase_order_id",
+        "val_purchase_orders",
+        "val_purchase_order_lines",
+        "JOIN purchase_order d",
+    ):
+        assert name in body
+    assert "{{" not in body and "invoice" not in body
+    # Values stay bound parameters.
+    assert db.parameter_names(body) == {"run_id", "connection_id", "operating_company_id"}
+
+
+@pytest.mark.parametrize(
+    "bad", ["sales_invoice; DROP TABLE product", "Sales_Invoice", 'sales_invoice"', "sales invoice"]
+)
+def test_the_template_refuses_anything_but_a_plain_table_name(bad: str) -> None:
+    invoices = entity("invoices")
+    lines = replace(line_items("invoice_lines", "sales_invoice"), crm_document_table=bad)
+    with pytest.raises(ValueError, match="plain SQL name"):
+        transform.document_lines_sql(invoices, lines)
+
+
+def test_a_placeholder_without_a_value_is_an_error_naming_the_template() -> None:
+    with pytest.raises(KeyError, match="upsert_x.sql: no value for {{line_table}}"):
+        db.render_template("DELETE FROM {{line_table}}", {}, source="upsert_x.sql")
+    # Comment lines document placeholders and are left alone.
+    assert db.render_template("-- {{line_table}}\nSELECT 1", {}) == "-- {{line_table}}\nSELECT 1"
+
+
+def test_lines_whose_documents_no_step_writes_stop_the_import_from_starting(tmp_path) -> None:
+    quotes = replace(entity("invoices"), name="quotes", lines=(line_items("quote_lines", "quote"),))
+    (tmp_path / "010_upsert_something.sql").write_text("UPDATE product SET name = name WHERE id = 0;\n")
+    with pytest.raises(RuntimeError, match="quote_lines"):
+        transform.primary_steps((quotes,), tmp_path, python_steps={})
