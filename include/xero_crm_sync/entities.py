@@ -136,6 +136,8 @@ class Entity:
     # into a page we already read (which "oldest first" would do, losing it).
     order: str | None = None
     scope_hint: str = ""  # the scope family the read needs (documentation and the connect command)
+    # The secondary organisation reads it too: it only enriches CRM customers from its contacts (I13, C2).
+    secondary: bool = False
     extra_params: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -231,6 +233,7 @@ ENTITIES: tuple[Entity, ...] = (
         path="TrackingCategories",
         key="TrackingCategoryID",
         scope_hint="accounting.settings.read",
+        secondary=True,
         columns=(
             Column("tracking_category_id", "TrackingCategoryID", required=True),
             Column("name", "Name", required=True),
@@ -247,6 +250,7 @@ ENTITIES: tuple[Entity, ...] = (
         include_archived=True,
         order="UpdatedDateUTC DESC",
         scope_hint="accounting.contacts.read",
+        secondary=True,
         columns=(
             Column("contact_id", "ContactID", required=True),
             Column("contact_number", "ContactNumber"),

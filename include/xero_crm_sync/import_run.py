@@ -41,7 +41,8 @@ from xero_crm_sync.xero_client import (
 log = logging.getLogger(__name__)
 
 FULL_RECONCILE_EVERY = timedelta(hours=24)  # a periodic full read catches changes Xero does not stamp
-SECONDARY_ENTITIES = ("tracking_categories", "contacts")  # the secondary organisation only enriches (I13)
+# The secondary organisation only enriches (I13): the registry marks what it reads (`Entity.secondary`).
+SECONDARY_ENTITIES = tuple(e.name for e in ENTITIES if e.secondary)
 READ_AHEAD_PAGES = 2  # pages read while one is staged: two pages of 1,000 invoices are a few MiB
 
 

@@ -7,8 +7,8 @@ from dataclasses import replace
 
 import pytest
 
-from xero_crm_sync import db, transform
-from xero_crm_sync.entities import entity, line_items
+from xero_crm_sync import db, import_run, transform
+from xero_crm_sync.entities import ENTITIES, entity, line_items
 
 # The order the import has always run in, when each step was listed by hand: the names are the keys of the counts
 # every run records (sync_run.counts), and each step reads what the ones before it wrote.
@@ -34,6 +34,11 @@ def test_the_derived_steps_run_in_the_order_they_always_did() -> None:
 
 def test_every_document_line_entity_of_the_registry_is_loaded_and_contact_persons_are_not() -> None:
     assert list(transform.loaded_lines()) == ["invoice_lines", "credit_note_lines", "purchase_order_lines"]
+
+
+def test_the_secondary_organisation_reads_what_the_registry_marks() -> None:
+    assert [e.name for e in import_run.entities_for("secondary")] == ["tracking_categories", "contacts"]
+    assert import_run.entities_for("primary") == ENTITIES
 
 
 def test_the_template_renders_each_line_entity_from_the_registry() -> None:
