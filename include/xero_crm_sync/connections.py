@@ -363,9 +363,11 @@ class ConnectionStore:
         with self.engine.connect() as conn, db.write_transaction(conn):
             yield LockedToken(conn, connection_id, self.box, self._blob(conn, connection_id, lock=True))
 
-    def credentials(self, connection_id: int) -> AppCredentials:
+    def credentials(self, connection_id: int, settings: Settings | None = None) -> AppCredentials:
         with self.engine.connect() as conn:
             blob = self._blob(conn, connection_id, lock=False)
+        if settings is not None:
+            return _app_credentials(blob, settings)
         return AppCredentials(blob["client_id"], blob["client_secret"])
 
     def session(self, connection_id: int, settings: Settings) -> XeroSession:
@@ -374,7 +376,7 @@ class ConnectionStore:
             blob = self._blob(conn, connection_id, lock=False)
         return XeroSession(
             connection_id,
-            AppCredentials(blob["client_id"], blob["client_secret"]),
+            _app_credentials(blob, settings),
             blob["token"],
             settings.token_url,
             self,
@@ -393,6 +395,19 @@ class ConnectionStore:
                 text("SELECT authorised_by FROM xero_connection WHERE id = :id"), {"id": connection_id}
             ).scalar()
         return blob["client_id"], by or token_claims(blob["token"].get("access_token", "")).get("xero_userid")
+
+
+def _app_credentials(blob: dict[str, Any], settings: Settings) -> AppCredentials:
+    """The app a connection's token refreshes authenticate as: the one it was authorised with (a refresh token
+    works only for the app that got it), with the secret the settings hold when they name that same app, so a
+    secret rotated in Xero is changed in the Airflow connection `xero_default` (or XERO_CLIENT_SECRET) alone."""
+    if settings.client_secret and settings.client_id == blob["client_id"]:
+        if settings.client_secret == blob["client_secret"]:
+            return AppCredentials(blob["client_id"], blob["client_secret"])
+        return AppCredentials(
+            settings.client_id, settings.client_secret, configured_in=settings.credentials_from
+        )
+    return AppCredentials(blob["client_id"], blob["client_secret"])
 
 
 def _check_roles(conn: Connection, operating_company_id: int, role: str, tenant_id: str) -> None:

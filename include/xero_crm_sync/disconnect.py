@@ -109,7 +109,9 @@ def _revoke_at_xero(
             + " share its Xero user and app, and Xero's revocation would end them too; the token is deleted"
         )
         return
-    revoke(settings.revocation_url, store.credentials(connection_id), session.token["refresh_token"])
+    revoke(
+        settings.revocation_url, store.credentials(connection_id, settings), session.token["refresh_token"]
+    )
     result.token_revoked = True
 
 

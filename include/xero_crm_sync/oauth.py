@@ -93,6 +93,10 @@ class TokenStore(Protocol):
 class AppCredentials:
     client_id: str
     client_secret: str
+    # Where the secret came from when it is not the one stored with the connection (the Airflow connection
+    # xero_default or XERO_CLIENT_SECRET): Xero refusing it then means that setting is wrong, not that the
+    # organisation's grant is gone, so it must not send every organisation to reconnect.
+    configured_in: str | None = None
 
     def __post_init__(self) -> None:
         redaction.remember(self.client_secret)
@@ -262,6 +266,11 @@ class XeroSession(OAuth2Session):
                     )
                 )
             except OAuth2Error as exc:
+                if exc.error == "invalid_client" and self._credentials.configured_in:
+                    raise RefreshFailed(
+                        f"Xero refused the client secret of app {self._credentials.client_id} set in "
+                        f"{self._credentials.configured_in}: correct it there; the connection's token is unchanged"
+                    ) from None
                 if exc.error in _GRANT_GONE:
                     raise ReconnectRequired(
                         f"Xero refused the token refresh ({exc.error}): {RECONNECT_HINT}"
