@@ -36,11 +36,13 @@ install: $(VENV)/.installed
 
 # The clone is a development checkout: runtime (requirements.txt, what the image installs) and development and test
 # packages (requirements-dev.txt, constrained by the runtime pins) go into one .venv.
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+# The project's Airflow provider (providers/xero: the `xero` connection type and XeroHook) is a distribution of its
+# own, because Airflow discovers providers by their entry point; its dependencies are the pinned ones above.
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml providers/xero/pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	@$(BIN)/pip install -q "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements.txt -r requirements-dev.txt
-	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e .
+	$(BIN)/uv pip install -q --python $(BIN)/python --no-deps -e . -e providers/xero
 	@touch $@
 
 # .env is generated once (never committed, mode 0600): the Fernet key that encrypts Xero secrets at rest

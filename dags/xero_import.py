@@ -74,7 +74,7 @@ def xero_import() -> None:
         scheduled = dag_run is not None and str(dag_run.run_type).endswith("scheduled")
         skip = deferred_entities(hook.engine, info) if scheduled and not _full(params) else frozenset()
         return import_run.extract(
-            hook.engine, hook.store, info, run_id, full=_full(params), skip=skip
+            hook.engine, hook.store, info, run_id, full=_full(params), skip=skip, settings=hook.settings
         ).as_dict()
 
     @task

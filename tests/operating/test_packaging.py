@@ -16,7 +16,8 @@ from pathlib import Path
 from tests.conftest import REPO_ROOT
 
 DEV_ONLY = {"pytest", "playwright", "hypothesis", "ruff", "py-spy", "pyinstrument", "xero-python", "lark"}
-RUNTIME_CODE = ("include/xero_crm_sync", "plugins", "dags")
+RUNTIME_CODE = ("include/xero_crm_sync", "plugins", "dags", "providers/xero/src")
+PROVIDER = "providers/xero"
 
 
 def _pins(name: str) -> dict[str, str]:
@@ -54,8 +55,10 @@ def test_development_lock_is_constrained_by_the_runtime_one() -> None:
 
 
 def _third_party_imports(folder: Path) -> set[str]:
-    # The project's own modules: packages in include/, modules and packages in plugins/ (on Airflow's path).
-    first_party = {path.stem for folder in ("include", "plugins") for path in (REPO_ROOT / folder).iterdir()}
+    # The project's own modules: packages in include/, modules and packages in plugins/ (on Airflow's path), and
+    # the provider's package (installed from providers/xero).
+    own = ("include", "plugins", f"{PROVIDER}/src")
+    first_party = {path.stem for folder in own for path in (REPO_ROOT / folder).iterdir()}
     names: set[str] = set()
     for path in folder.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -120,8 +123,14 @@ def test_production_image_installs_runtime_requirements_only_and_ships_no_sandbo
     assert "requirements-dev.txt" not in sources
     for source in sources:
         assert "xero_sandbox" not in source and source not in ("include", "."), f"the image copies {source}"
-    for folder in ("include/xero_crm_sync", "sql", "plugins", "dags"):
+    for folder in ("include/xero_crm_sync", "sql", "plugins", "dags", PROVIDER):
         assert folder in sources, f"the image lacks {folder}"
+    # The provider is pip-installed (Airflow finds providers by their entry point), without pulling anything the
+    # runtime lock did not pin.
+    dockerfile = re.sub(r"\\\n", " ", (REPO_ROOT / "Dockerfile").read_text())
+    assert re.search(rf"pip install [^\n]*--no-deps [^\n]*/{PROVIDER}\b", dockerfile), (
+        "the image does not install the provider"
+    )
     # And the build context cannot leak secrets or the development environment into any stage.
     ignored = (REPO_ROOT / ".dockerignore").read_text().splitlines()
     assert "*" in ignored and "!.env" not in ignored
