@@ -187,7 +187,9 @@ def _run_contacts(ctx: ImportContext) -> Any:
 
 
 def link_existing_ledgers(conn: Connection, ctx: ImportContext) -> int:
-    """I12: link this run's unlinked, importable contacts to matching unlinked CRM ledgers (sales, purchase)."""
+    """I12: link this run's unlinked contacts to matching unlinked CRM ledgers (sales, purchase), by the rule the
+    push uses too (rules/matching.py). Archived contacts are candidates as well: the rule matches them by
+    account number and ContactNumber only."""
     v = _CONTACTS.c
     now = db.bind_time(ctx.now, conn.dialect.name)
     linked = 0
@@ -202,9 +204,9 @@ def link_existing_ledgers(conn: Connection, ctx: ImportContext) -> int:
         contacts = [
             matching.XeroContact(*row)
             for row in conn.execute(
-                select(v.xero_id, v.account_number, v.contact_number, v.email_address, v.name).where(
-                    _run_contacts(ctx), v.contact_status == "ACTIVE", flag == true(), ~already_linked
-                )
+                select(
+                    v.xero_id, v.account_number, v.contact_number, v.email_address, v.name, v.contact_status
+                ).where(_run_contacts(ctx), flag == true(), ~already_linked)
             )
         ]
         if not contacts:

@@ -139,11 +139,33 @@ def test_suppliers_are_matched_too(crm):
     assert crm.ledger("parts", "purchase_ledger")["id"] == supplier_id
 
 
-def test_two_xero_contacts_claiming_one_customer_are_both_ambiguous():
+def test_two_xero_contacts_on_one_customers_first_level_are_both_ambiguous():
+    ledgers = [CrmLedger(1, "A-1", "a@acme.test", "Acme")]
+    contacts = [
+        XeroContact("x1", None, None, "A@acme.test", "Acme North"),
+        XeroContact("x2", None, None, "a@acme.test ", "Acme South"),
+    ]
+    outcomes = {m.xero_id: (m.outcome, m.match_key) for m in match_contacts(contacts, ledgers)}
+    assert outcomes == {"x1": ("ambiguous", "email"), "x2": ("ambiguous", "email")}
+
+
+def test_a_stronger_key_decides_and_a_weaker_candidate_is_left_alone():
+    # The customer's first level with a candidate is its account number: x1 links; x2 shares only the name (the
+    # import then creates it as a ledger of its own; the push would have created nothing for it either).
     ledgers = [CrmLedger(1, "A-1", None, "Acme")]
-    contacts = [XeroContact("x1", "A-1", None, None, "Acme"), XeroContact("x2", None, None, None, "Acme")]
+    contacts = [XeroContact("x1", "a-1", None, None, "Acme"), XeroContact("x2", None, None, None, "ACME ")]
+    outcomes = {m.xero_id: (m.outcome, m.match_key) for m in match_contacts(contacts, ledgers)}
+    assert outcomes == {"x1": ("linked", "account_number")}
+
+
+def test_archived_contacts_match_by_stable_keys_only():
+    ledgers = [CrmLedger(1, "A-1", "a@acme.test", "Acme"), CrmLedger(2, None, "b@beta.test", "Beta")]
+    contacts = [
+        XeroContact("x1", "A-1", None, None, "Acme Old", "ARCHIVED"),
+        XeroContact("x2", None, None, "b@beta.test", "Beta", "ARCHIVED"),
+    ]
     outcomes = {m.xero_id: m.outcome for m in match_contacts(contacts, ledgers)}
-    assert outcomes == {"x1": "ambiguous", "x2": "ambiguous"}
+    assert outcomes == {"x1": "linked"}
 
 
 def test_no_match_means_no_outcome():
