@@ -31,6 +31,7 @@ from xero_crm_sync.oauth import ReconnectRequired, allow_loopback_http
 from xero_crm_sync.push import ledger, matching, payloads, results, sqlfiles
 from xero_crm_sync.push.batches import chunks
 from xero_crm_sync.push.ledger import Batch, Member
+from xero_crm_sync.rules import matching as rules
 from xero_crm_sync.settings import Settings
 from xero_crm_sync.xero_client import (
     DailyLimitReached,
@@ -310,11 +311,22 @@ def _label(customer: payloads.CustomerFields) -> str:
     return f"customer '{customer.name}' (CRM sales ledger {customer.id})"
 
 
+def _crm_records(engine: Engine, info: ConnectionInfo, ids: Sequence[int]) -> list[rules.CrmRecord]:
+    """The new customers as the matching rule sees them (the account number is matched on but never pushed)."""
+    statement = text(
+        "SELECT id, account_number, email, name FROM sales_ledger WHERE operating_company_id = :oc AND id IN :ids"
+    ).bindparams(bindparam("ids", expanding=True))
+    with engine.connect() as conn:
+        rows = conn.execute(statement, {"oc": info.operating_company_id, "ids": list(ids)}).all()
+    return sorted((rules.CrmRecord(*row) for row in rows), key=lambda r: r.id)
+
+
 def find_matches(
     engine: Engine, client: XeroClient, info: ConnectionInfo, new: Sequence[payloads.CustomerFields]
-) -> dict[int, matching.MatchDecision]:
-    """P9: a decision for each new customer that matches an existing Xero contact (mirror first, then Xero)."""
-    wanted = [matching.NewCustomer(c.id, c.email, c.name) for c in new]
+) -> dict[int, rules.Match | rules.Ambiguous]:
+    """P9: a decision for each new customer that matches an existing Xero contact (mirror first, then Xero), by
+    the rule the import uses too (rules/matching.py). Customers absent from the result are to be created."""
+    wanted = _crm_records(engine, info, [c.id for c in new])
     wanted_ids = {c.id for c in wanted}
     with engine.connect() as conn:
         rows = sqlfiles.fetch(
@@ -322,12 +334,18 @@ def find_matches(
             sqlfiles.MATCH_CUSTOMERS_MIRROR,
             {"operating_company_id": info.operating_company_id, "connection_id": info.id},
         )
-    mirror = [
-        matching.Candidate(r.xero_id, r.contact_number, r.email_address, r.name, r.contact_status)
+    mirror = {
+        r.xero_id: rules.XeroContact(
+            r.xero_id, r.account_number, r.contact_number, r.email_address, r.name, r.contact_status
+        )
         for r in rows
         if r.ledger_id in wanted_ids
-    ]
-    decisions = matching.match_customers(wanted, mirror)
+    }
+    decisions: dict[int, rules.Match | rules.Ambiguous] = {
+        record_id: decision
+        for record_id, decision in rules.decide_all(wanted, mirror.values()).items()
+        if not isinstance(decision, rules.NoMatch)
+    }
     rest = [c for c in wanted if c.id not in decisions]
     for chunk in chunks(rest, matching.MATCH_QUERY_CHUNK):
         body = client.get_json(
@@ -339,9 +357,11 @@ def find_matches(
                 "pageSize": 1000,
             },
         )
-        candidates = [matching.Candidate.from_xero(c) for c in body.get("Contacts") or []]
+        candidates = [rules.XeroContact.from_xero(c) for c in body.get("Contacts") or []]
         taken = _linked_ids(engine, info, [c.xero_id for c in candidates])
-        decisions.update(matching.match_customers(chunk, candidates, taken))
+        for record_id, decision in rules.decide_all(chunk, candidates, taken).items():
+            if not isinstance(decision, rules.NoMatch):
+                decisions[record_id] = decision
     return decisions
 
 
@@ -362,7 +382,7 @@ def apply_matches(
     engine: Engine,
     info: ConnectionInfo,
     new: Sequence[payloads.CustomerFields],
-    decisions: dict[int, matching.MatchDecision],
+    decisions: dict[int, rules.Match | rules.Ambiguous],
     summary: PushSummary,
     run_id: str,
 ) -> None:
@@ -371,11 +391,11 @@ def apply_matches(
     with engine.begin() as conn:
         for ledger_id, decision in decisions.items():
             customer = by_id[ledger_id]
-            if decision.linked:
-                if ledger.link_record(conn, "sales_ledger", ledger_id, decision.xero_id or ""):
+            if isinstance(decision, rules.Match):
+                if ledger.link_record(conn, "sales_ledger", ledger_id, decision.xero_id):
                     ledger.record_history(
                         conn, info.id, "sales_ledger", ledger_id, decision.xero_id, "link", run_id, now,
-                        f"matched an existing Xero contact by {decision.key}",
+                        f"matched an existing Xero contact by {decision.level}",
                     )  # fmt: skip
                     ledger.resolve_errors(
                         conn, info.id, "sales_ledger", ledger_id, now, code="ambiguous_match"
@@ -389,13 +409,13 @@ def apply_matches(
                 record_id=ledger_id,
                 code="ambiguous_match",
                 message=(
-                    f"{_label(customer)} matches {len(decision.ambiguous)} Xero contacts (or another CRM customer "
-                    f"matches the same one) by {decision.key}: {', '.join(decision.ambiguous)}. Nothing was "
+                    f"{_label(customer)} matches {len(decision.xero_ids)} Xero contacts (or another CRM customer "
+                    f"matches the same one) by {decision.level}: {', '.join(decision.xero_ids)}. Nothing was "
                     "created, to avoid a duplicate."
                 ),
                 action=(
                     "Link the customer by hand (set its Accounting Code to the right ContactID) or make its "
-                    f"{decision.key} unique; then it is pushed as an update."
+                    f"{decision.level} unique; then it is pushed as an update."
                 ),
                 run_id=run_id,
                 now=now,
