@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import requests
 
-from xero_crm_sync.connections import ConnectionInfo, ConnectionStore, skip_message, utcnow
+from xero_crm_sync.connections import ConnectionInfo, ConnectionStore, skip_message
 from xero_crm_sync.oauth import ReconnectRequired, RefreshFailed, allow_loopback_http
 from xero_crm_sync.settings import Settings
 
@@ -136,14 +136,3 @@ def _judge(
         f"`python -m xero_crm_sync connect --operating-company <name> --role {info.role}`"
     )
     store.mark_disconnected(info.id, by="xero", reason=result.detail)
-
-
-def check_all(
-    store: ConnectionStore, settings: Settings, *, run_id: str | None = None, now: datetime | None = None
-) -> list[HealthResult]:
-    """Check every connection that is not disconnected, then prune old health rows."""
-    results = [
-        check_connection(store, info, settings, run_id=run_id) for info in store.list(include_inactive=False)
-    ]
-    store.prune_health_checks((now or utcnow()) - KEEP_HISTORY)
-    return results

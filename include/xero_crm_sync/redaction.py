@@ -71,11 +71,6 @@ def add_sink(sink: Callable[[str], None]) -> None:
         sink(value)
 
 
-def known_secrets() -> frozenset[str]:
-    with _lock:
-        return frozenset(_known)
-
-
 def redact(text: object, extra: Iterable[str] = ()) -> str:
     """`text` with every registered secret (and `extra`) masked and token-shaped values scrubbed."""
     result = str(text)

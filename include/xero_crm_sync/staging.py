@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -388,11 +388,3 @@ def write_page(conn: Connection, entity: Entity, page: StagedPage) -> int:
 
 def now_utc_naive() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
-
-
-def iter_tables() -> Iterator[Table]:
-    for tables in TABLES.values():
-        yield tables.staging
-        yield tables.validated
-        yield from tables.line_staging.values()
-        yield from tables.line_validated.values()

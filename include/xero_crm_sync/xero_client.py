@@ -1,7 +1,7 @@
 """The Accounting API over an authenticated `requests` session: paging, pacing, bounded retries, typed errors.
 
-The session is a requests-oauthlib `OAuth2Session` built by `xero_crm_sync.tokens` (automatic refresh, the new
-token saved on every refresh); this module never sees a secret and never logs headers.
+The session is a requests-oauthlib `OAuth2Session` (`oauth.XeroSession`, built by `ConnectionStore.session`:
+automatic refresh, the new token saved on every refresh); this module never sees a secret and never logs headers.
 
 Limits (O3): per organisation 60 calls a minute, 5,000 a day and 5 at once, per app 10,000 a minute.
 - Every call goes through the shared limiter (`limiter.py`: state in the CRM database, so every process and worker
