@@ -212,11 +212,12 @@ class Scenario:
         return self._end_run(report, sandbox_before)
 
     def push_run(self, kind: str, run_id: str) -> RunReport:
+        from xero_crm_sync import xero_access
         from xero_crm_sync.push import run as push
         from xero_crm_sync.xero_client import Limits
 
         report, sandbox_before = self._begin_run(kind)
-        client = push.make_client(self.store, self.info, self.settings, limits=Limits(**UNPACED))
+        client = xero_access.make_client(self.store, self.info, self.settings, limits=Limits(**UNPACED))
         clock = StageClock()
 
         def both() -> list[Any]:

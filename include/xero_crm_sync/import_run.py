@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from xero_crm_sync import health, scheduling, staging, sync_errors, validated, validation
+from xero_crm_sync import runs, scheduling, staging, sync_errors, validated, validation, xero_access
 from xero_crm_sync.connections import ConnectionInfo, ConnectionStore, utcnow
 from xero_crm_sync.crashpoints import crash_point
 from xero_crm_sync.entities import ENTITIES, Entity
-from xero_crm_sync.oauth import ReconnectRequired, allow_loopback_http
+from xero_crm_sync.oauth import ReconnectRequired
 from xero_crm_sync.prefetch import ReadAhead
 from xero_crm_sync.progress import Progress
 from xero_crm_sync.settings import Settings, get_settings
@@ -34,7 +34,6 @@ from xero_crm_sync.xero_client import (
     Limits,
     RetryPolicy,
     XeroAuthError,
-    XeroClient,
     XeroForbidden,
 )
 
@@ -89,15 +88,6 @@ class ExtractResult:
             "retries": self.retries,
             "rate_limited": self.rate_limited,
         }
-
-
-def make_client(
-    store: ConnectionStore, info: ConnectionInfo, settings: Settings, **kwargs: Any
-) -> XeroClient:
-    allow_loopback_http(settings.xero_identity_url, settings.xero_api_url)
-    return XeroClient(
-        store.session(info.id, settings), settings.xero_api_url, info.tenant_id, engine=store.engine, **kwargs
-    )
 
 
 # --- step 0: which connections ---------------------------------------------------------------------------
@@ -167,7 +157,7 @@ def extract(
     settings = settings or get_settings()
     now = now or utcnow()
     result = ExtractResult(connection_id=info.id, run_id=run_id)
-    client = make_client(store, info, settings, limits=limits, retry=retry)
+    client = xero_access.make_client(store, info, settings, limits=limits, retry=retry)
     with engine.connect() as conn:
         marks = _watermarks(conn, info.id)
     ctx = staging.RunContext(run_id=run_id, connection_id=info.id, extracted_at=now)
@@ -235,7 +225,7 @@ def extract(
             log.error("%s", result.stopped)
             break
         except XeroForbidden as exc:
-            if organisation_gone(store, info, settings):
+            if xero_access.organisation_gone(store, info, settings):
                 # Disconnected in Xero: the health check just flagged it. Stop; a reconnect resumes from the
                 # watermarks (every entity still to read would only answer 403 again).
                 result.stopped = f"the organisation is no longer connected in Xero: {exc}"
@@ -290,14 +280,15 @@ def extract(
         next_reader[0].close()
     stats = client.stats
     result.calls, result.retries, result.rate_limited = stats.calls, stats.retries, stats.rate_limited
-    _record_run(engine, info.id, run_id, "full" if full else "incremental", {"extract": result.as_dict()})
+    runs.record_run(
+        engine,
+        info.id,
+        run_id,
+        "import",
+        {"extract": result.as_dict()},
+        mode="full" if full else "incremental",
+    )
     return result
-
-
-def organisation_gone(store: ConnectionStore, info: ConnectionInfo, settings: Settings) -> bool:
-    """After a 403: is it the organisation that is gone (disconnected in Xero, or the grant revoked) rather than
-    a scope? Asks Xero's /connections once, as the health check does, which flags the connection if so."""
-    return health.check_connection(store, info, settings).outcome in health.BROKEN
 
 
 # --- step 2: validate ---------------------------------------------------------------------------------------
@@ -346,7 +337,7 @@ def validate(engine: Engine, extract_result: dict[str, Any]) -> dict[str, Any]:
             continue
         entity = next(e for e in ENTITIES if e.name == name)
         reports[name] = validate_entity(engine, entity, run_id, connection_id)
-    _record_run(engine, connection_id, run_id, None, {"validate": reports})
+    runs.record_run(engine, connection_id, run_id, "import", {"validate": reports})
     return {"run_id": run_id, "connection_id": connection_id, "entities": reports}
 
 
@@ -375,11 +366,11 @@ def load(
         if extract_result.get("stopped") or len(complete) < len(extract_result["entities"])
         else ("success")
     )
-    _record_run(
+    runs.record_run(
         engine,
         connection_id,
         run_id,
-        None,
+        "import",
         {"load": counts},
         status=status,
         error=extract_result.get("stopped"),
@@ -390,14 +381,11 @@ def load(
 
 def _validation_counts(conn: Connection, connection_id: int, run_id: str) -> dict[str, dict[str, Any]]:
     """The validate step's per-entity verdicts for this run, as it recorded them in `sync_run.counts`."""
-    import json
-
     raw = conn.execute(
         text("SELECT counts FROM sync_run WHERE run_id = :r AND connection_id = :c AND kind = 'import'"),
         {"r": run_id, "c": connection_id},
     ).scalar()
-    counts = (raw if isinstance(raw, dict) else json.loads(raw)) if raw else {}
-    return counts.get("validate") or {}
+    return runs.counts_of(raw).get("validate") or {}
 
 
 def _advance_watermark(
@@ -437,67 +425,6 @@ def _advance_watermark(
         ),
         params,
     )
-
-
-# --- bookkeeping ----------------------------------------------------------------------------------------------
-
-
-def _record_run(
-    engine: Engine,
-    connection_id: int,
-    run_id: str,
-    mode: str | None,
-    counts: dict[str, Any],
-    *,
-    status: str | None = None,
-    error: str | None = None,
-) -> None:
-    """Keep `sync_run` (one row per run and connection) up to date; each step merges its part of `counts`."""
-    import json
-
-    now = utcnow()
-    with engine.begin() as conn:
-        row = conn.execute(
-            text("SELECT counts FROM sync_run WHERE run_id = :r AND connection_id = :c AND kind = 'import'"),
-            {"r": run_id, "c": connection_id},
-        ).first()
-        merged = {}
-        if row is not None and row[0]:
-            merged = row[0] if isinstance(row[0], dict) else json.loads(row[0])
-        merged.update(counts)
-        payload = json.dumps(merged, default=str)
-        if row is None:
-            conn.execute(
-                text(
-                    "INSERT INTO sync_run (run_id, connection_id, kind, mode, status, started_at, counts) "
-                    "VALUES (:r, :c, 'import', :mode, 'running', :now, :counts)"
-                ),
-                {
-                    "r": run_id,
-                    "c": connection_id,
-                    "mode": mode or "incremental",
-                    "now": now,
-                    "counts": payload,
-                },
-            )
-        else:
-            conn.execute(
-                text(
-                    "UPDATE sync_run SET counts = :counts, mode = COALESCE(:mode, mode), "
-                    "status = COALESCE(:status, status), error = COALESCE(:error, error), "
-                    "finished_at = CASE WHEN :status IS NULL THEN finished_at ELSE :now END "
-                    "WHERE run_id = :r AND connection_id = :c AND kind = 'import'"
-                ),
-                {
-                    "r": run_id,
-                    "c": connection_id,
-                    "counts": payload,
-                    "mode": mode,
-                    "status": status,
-                    "error": error,
-                    "now": now,
-                },
-            )
 
 
 def _record_import_error(

@@ -47,7 +47,8 @@ def _worker(role: str, url: str, connection_id: int, env: dict[str, str], out: m
             for n in range(2):
                 import_run.extract(engine, store, info, f"import-{n}", full=True, settings=settings)
         elif role == "push":
-            from xero_crm_sync.push.run import make_client, push_customers, push_products
+            from xero_crm_sync.push.run import push_customers, push_products
+            from xero_crm_sync.xero_access import make_client
 
             client = make_client(store, info, settings)
             push_customers(engine, client, info, "push-1")

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import text
 
 from tests.push.conftest import add_customer, add_order, calls, writes, xero_write
+from xero_crm_sync import xero_access
 from xero_crm_sync.connections import utcnow
 from xero_crm_sync.push import run
 from xero_crm_sync.push.orders import confirm_order, process_outbox
@@ -38,7 +39,7 @@ def mirror(pipeline, contact: dict, extracted: datetime) -> None:
 
 def push(pipeline, run_id: str = "run-1") -> run.PushSummary:
     info = pipeline.store.get(pipeline.connections["primary"])
-    client = run.make_client(pipeline.store, info, get_settings())
+    client = xero_access.make_client(pipeline.store, info, get_settings())
     return run.push_customers(pipeline.engine, client, info, run_id)
 
 

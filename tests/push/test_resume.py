@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.push.conftest import add_customer, writes
+from xero_crm_sync import xero_access
 from xero_crm_sync.push import run
 from xero_crm_sync.settings import get_settings
 from xero_crm_sync.xero_client import RetryPolicy, XeroUnavailable
@@ -18,7 +19,9 @@ def test_lost_answer_is_resent_with_its_key_and_creates_once(direct_pipeline):
     # Xero processes the write, then the connection drops: the push never sees the answer. One attempt only, so
     # the "crash" happens here rather than in the client's own retry.
     pipeline.sandbox.admin.add_fault("reset_after", count=1, methods=["POST"], path_pattern="Contacts$")
-    impatient = run.make_client(pipeline.store, info, get_settings(), retry=RetryPolicy(max_attempts=1))
+    impatient = xero_access.make_client(
+        pipeline.store, info, get_settings(), retry=RetryPolicy(max_attempts=1)
+    )
     with pytest.raises(XeroUnavailable):
         run.push_customers(pipeline.engine, impatient, info, "run-1")
     assert pipeline.scalar("SELECT accounting_code FROM sales_ledger WHERE id = :id", id=ledger_id) is None
@@ -29,7 +32,7 @@ def test_lost_answer_is_resent_with_its_key_and_creates_once(direct_pipeline):
     )
 
     summary = run.push_customers(
-        pipeline.engine, run.make_client(pipeline.store, info, get_settings()), info, "run-2"
+        pipeline.engine, xero_access.make_client(pipeline.store, info, get_settings()), info, "run-2"
     )
 
     assert summary.resumed_batches == 1 and summary.created == 1 and summary.batches == 0

@@ -12,15 +12,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
 from xero_crm_sync import db, sync_errors
-from xero_crm_sync.connections import utcnow
 from xero_crm_sync.push.batches import batch_key, canonical_json
 
 RETRY_ACTION = (
@@ -348,52 +347,3 @@ def name_holder(conn: Connection, connection_id: int, operating_company_id: int,
         {"c": connection_id, "name": name},
     ).first()
     return f" (Xero contact {mirrored.xero_id})" if mirrored is not None else ""
-
-
-# --- runs ---------------------------------------------------------------------------------------------------
-
-
-def record_run(
-    engine: Engine,
-    connection_id: int,
-    run_id: str,
-    counts: Mapping[str, Any],
-    *,
-    status: str | None = None,
-    error: str | None = None,
-) -> None:
-    """Keep the push's `sync_run` row (kind 'push') up to date; each step merges its part of the counts."""
-    now = utcnow()
-    with engine.begin() as conn:
-        row = conn.execute(
-            text("SELECT counts FROM sync_run WHERE run_id = :r AND connection_id = :c AND kind = 'push'"),
-            {"r": run_id, "c": connection_id},
-        ).first()
-        merged = dict(_json_value(row[0]) or {}) if row is not None else {}
-        merged.update(counts)
-        params = {
-            "r": run_id,
-            "c": connection_id,
-            "counts": json.dumps(merged, default=str),
-            "status": status,
-            "error": error,
-            "now": db_time(now, conn),
-        }
-        if row is None:
-            conn.execute(
-                text(
-                    "INSERT INTO sync_run (run_id, connection_id, kind, mode, status, started_at, finished_at, counts, "
-                    "error) VALUES (:r, :c, 'push', 'incremental', COALESCE(:status, 'running'), :now, "
-                    "CASE WHEN :status IS NULL THEN NULL ELSE :now END, :counts, :error)"
-                ),
-                params,
-            )
-        else:
-            conn.execute(
-                text(
-                    "UPDATE sync_run SET counts = :counts, status = COALESCE(:status, status), "
-                    "error = COALESCE(:error, error), finished_at = CASE WHEN :status IS NULL THEN finished_at "
-                    "ELSE :now END WHERE run_id = :r AND connection_id = :c AND kind = 'push'"
-                ),
-                params,
-            )

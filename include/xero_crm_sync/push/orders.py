@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from xero_crm_sync import xero_access
 from xero_crm_sync.connections import ConnectionInfo, ConnectionStore, utcnow
 from xero_crm_sync.crashpoints import crash_point
 from xero_crm_sync.oauth import ReconnectRequired
@@ -36,7 +37,7 @@ from xero_crm_sync.push import ledger, payloads, results, sqlfiles
 from xero_crm_sync.push.batches import canonical_json, order_key
 from xero_crm_sync.push.ledger import db_time
 from xero_crm_sync.push.matching import where_literal
-from xero_crm_sync.push.run import make_client, organisation_gone, push_customers, push_products
+from xero_crm_sync.push.run import push_customers, push_products
 from xero_crm_sync.settings import Settings
 from xero_crm_sync.xero_client import (
     DailyLimitReached,
@@ -575,7 +576,7 @@ def process_outbox(
                 continue
             client = clients.get(info.id)
             if client is None:
-                client = clients[info.id] = make_client(store, info, settings, retry=retry)
+                client = clients[info.id] = xero_access.make_client(store, info, settings, retry=retry)
             summary.events += 1
             try:
                 if event.event == "confirmed":
@@ -588,7 +589,9 @@ def process_outbox(
                 log.error("processing the order outbox stopped: %s", exc)
                 break
             except (ReconnectRequired, XeroForbidden) as exc:
-                if isinstance(exc, XeroForbidden) and not organisation_gone(store, info, settings):
+                if isinstance(exc, XeroForbidden) and not xero_access.organisation_gone(
+                    store, info, settings
+                ):
                     raise  # a missing scope: the task fails and says so; the event waits
                 # Access lost (the grant revoked, or the organisation disconnected in Xero; the connection is
                 # flagged now): this company's events wait for a reconnect, the others go on.

@@ -23,11 +23,11 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, text
 
-from xero_crm_sync import echo, scheduling
+from xero_crm_sync import echo, runs, scheduling, xero_access
 from xero_crm_sync.company_settings import template_contact_id
 from xero_crm_sync.connections import ConnectionInfo, ConnectionStore, skip_message, utcnow
 from xero_crm_sync.crashpoints import crash_point
-from xero_crm_sync.oauth import ReconnectRequired, allow_loopback_http
+from xero_crm_sync.oauth import ReconnectRequired
 from xero_crm_sync.push import ledger, matching, payloads, results, sqlfiles
 from xero_crm_sync.push.batches import chunks
 from xero_crm_sync.push.ledger import Batch, Member
@@ -565,25 +565,6 @@ def push_products(
 # --- the DAG's steps ---------------------------------------------------------------------------------------------
 
 
-def organisation_gone(store: ConnectionStore, info: ConnectionInfo, settings: Settings) -> bool:
-    """After a 403: is the organisation gone (disconnected in Xero, grant revoked) rather than a scope missing?
-    Asks Xero's /connections once, as the health check does, which flags the connection if so."""
-    from xero_crm_sync import health  # the health check's requests-only imports; no import-side modules
-
-    return health.check_connection(store, info, settings).outcome in health.BROKEN
-
-
-def make_client(
-    store: ConnectionStore, info: ConnectionInfo, settings: Settings, **kwargs: Any
-) -> XeroClient:
-    """A client for the connection, as import_run.make_client makes it, without importing the import's pandas and
-    Great Expectations (seconds of start-up a latency-sensitive order run should not pay)."""
-    allow_loopback_http(settings.xero_identity_url, settings.xero_api_url)
-    return XeroClient(
-        store.session(info.id, settings), settings.xero_api_url, info.tenant_id, engine=store.engine, **kwargs
-    )
-
-
 def push_connections(
     store: ConnectionStore,
     connection_id: int | None = None,
@@ -632,17 +613,20 @@ def run_step(
     else:
         try:
             summary = push(
-                engine, make_client(store, info, settings, retry=retry, limits=limits), info, run_id
+                engine,
+                xero_access.make_client(store, info, settings, retry=retry, limits=limits),
+                info,
+                run_id,
             )
         except ReconnectRequired as exc:
             summary.stopped = str(exc)
         except XeroForbidden as exc:
-            if not organisation_gone(store, info, settings):
+            if not xero_access.organisation_gone(store, info, settings):
                 raise  # a missing scope: the task fails and says so
             summary.stopped = f"the organisation is no longer connected in Xero: {exc}"
     if summary.stopped and info.status == "active":
         log.error("push of %s stopped: %s", step, summary.stopped)
     stopped = summary.stopped or stopped_before
     status = ("partial" if stopped else "success") if last else None
-    ledger.record_run(engine, info.id, run_id, {step: summary.as_dict()}, status=status, error=stopped)
+    runs.record_run(engine, info.id, run_id, "push", {step: summary.as_dict()}, status=status, error=stopped)
     return summary.as_dict()

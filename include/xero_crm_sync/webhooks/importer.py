@@ -32,7 +32,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from xero_crm_sync import import_run, staging
+from xero_crm_sync import import_run, runs, staging, xero_access
 from xero_crm_sync.connections import ConnectionInfo, ConnectionStore, utcnow
 from xero_crm_sync.entities import ENTITIES, Entity
 from xero_crm_sync.settings import Settings
@@ -78,7 +78,7 @@ def extract_ids(
     """Stage just these records (and, with invoices, payments changed since their watermark) for `run_id`."""
     now = utcnow()
     result = import_run.ExtractResult(connection_id=info.id, run_id=run_id)
-    client = import_run.make_client(store, info, settings, limits=limits, retry=retry)
+    client = xero_access.make_client(store, info, settings, limits=limits, retry=retry)
     ctx = staging.RunContext(run_id=run_id, connection_id=info.id, extracted_at=now)
     for name, ids in ids_by_entity.items():
         entity: Entity = _BY_NAME[name]
@@ -109,7 +109,7 @@ def extract_ids(
         result.stopped = payments.stopped
         result.calls += payments.calls
     result.calls += client.stats.calls
-    import_run._record_run(engine, info.id, run_id, "webhook", {"extract": result.as_dict()})
+    runs.record_run(engine, info.id, run_id, "import", {"extract": result.as_dict()}, mode="webhook")
     return result.as_dict()
 
 

@@ -62,7 +62,8 @@ class DrainResult:
 
 def drain(engine: Engine, store: ConnectionStore, settings: Settings, run_id: str) -> DrainResult:
     """Push the companies with pending changes (primary connections), then mark those changes done."""
-    from xero_crm_sync.push.run import make_client, push_customers, push_products
+    from xero_crm_sync.push.run import push_customers, push_products
+    from xero_crm_sync.xero_access import make_client
 
     result = DrainResult(run_id)
     with engine.connect() as conn:

@@ -88,7 +88,7 @@ class XeroHook(BaseHook):
 
     def get_conn(self) -> XeroClient:
         """An Accounting API client for the connection (refreshes its token under the connection's lock)."""
-        from xero_crm_sync.import_run import make_client
+        from xero_crm_sync.xero_access import make_client
 
         return make_client(self.store, self.info(), self.settings)
 
