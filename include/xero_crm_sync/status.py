@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
+from xero_crm_sync import runs
 from xero_crm_sync.connections import utcnow
 
 UNRESOLVED = ("open", "retrying")
@@ -310,7 +311,7 @@ WHERE connection_id = :c AND first_seen_at <= :t
 
 def run_figures(kind: str, counts: Any) -> dict[str, int]:
     """Records read from Xero, records written to Xero and API calls of one run, from `sync_run.counts`."""
-    parsed = counts if isinstance(counts, dict) else json.loads(counts or "{}")
+    parsed = runs.counts_of(counts)
     if kind == "import":
         extract = parsed.get("extract") or {}
         read = sum(int(e.get("records") or 0) for e in (extract.get("entities") or {}).values())

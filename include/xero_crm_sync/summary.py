@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
+from xero_crm_sync import runs
 from xero_crm_sync.entities import BY_NAME
 from xero_crm_sync.xero_client import PAGE_SIZE
 
@@ -76,8 +77,7 @@ def run_extracts(engine: Engine, run_id: str) -> dict[int, dict[str, Any]]:
         ).all()
     out = {}
     for connection_id, counts in rows:
-        parsed = counts if isinstance(counts, dict) else json.loads(counts or "{}")
-        out[int(connection_id)] = parsed.get("extract", {})
+        out[int(connection_id)] = runs.counts_of(counts).get("extract", {})
     return out
 
 
