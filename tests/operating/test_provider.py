@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.metadata
 
 from airflow.providers_manager import ProvidersManager
+from airflow.sdk.providers_manager_runtime import ProvidersManagerTaskRuntime
 
 from xero_crm_sync_provider.get_provider_info import get_provider_info
 from xero_crm_sync_provider.hooks.xero import XeroHook
@@ -23,8 +24,9 @@ def test_the_distribution_is_the_provider_airflow_discovers() -> None:
 
 
 def test_providers_manager_registers_the_xero_connection_type_with_its_form() -> None:
+    # Tasks resolve hooks through the task SDK's registry; the api-server's Connections form through ProvidersManager.
+    hook = ProvidersManagerTaskRuntime().hooks["xero"]
     manager = ProvidersManager()
-    hook = manager.hooks["xero"]
     assert hook is not None
     assert (hook.hook_class_name, hook.connection_type, hook.hook_name) == (HOOK, "xero", "Xero")
     assert hook.connection_id_attribute_name == "xero_conn_id"
