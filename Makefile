@@ -87,6 +87,7 @@ airflow: install .env
 
 bench: install .env
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.many_orgs
 
 chaos: install .env
 	$(BIN)/python -m tests.chaos.report --seeds $(or $(SEEDS),20)

@@ -435,4 +435,9 @@ def write_outputs(document: dict[str, Any], json_path: Path, markdown_path: Path
     peers_path = notes_path.parent / "peers.json"
     if peers_path.exists():
         notes = render_peers(json.loads(peers_path.read_text(encoding="utf-8"))) + "\n" + notes
+    many_orgs_path = notes_path.parent / "many_orgs.json"
+    if many_orgs_path.exists():
+        from bench.many_orgs import render as render_many_orgs
+
+        notes = render_many_orgs(json.loads(many_orgs_path.read_text(encoding="utf-8"))) + "\n" + notes
     markdown_path.write_text(render_markdown(document, notes), encoding="utf-8")
