@@ -46,7 +46,8 @@ def test_summary_spreads_slot_time_over_the_slots_and_applies_the_pacing_floor()
     assert result["slot_seconds"] == 4.0 + 10 * 14.0
     assert result["slot_seconds_per_org"] == 14.4
     assert result["model_wall_seconds"] == 72.0  # 144 slot seconds over 2 slots
-    assert result["orgs_per_slot_per_cycle"] == round(300 / 14.4, 1)
+    assert result["wall_slot_seconds_per_org"] == 18.0  # 90 s x 2 slots / 10 organisations
+    assert result["orgs_per_slot_per_cycle"] == round(300 / 18.0, 1)
     assert result["tasks_per_worker"] == {"w1": 16, "w2": 15}
     assert result["floor_seconds_max"] == 60.0  # 61 calls: the 61st waits for the 1st to leave the minute
     assert result["calls"] == 610 and result["rate_limited"] == 0
