@@ -28,8 +28,8 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy import text
 
-from xero_crm_sync import db
 from xero_crm_sync.status_app import create_app
+from xero_crm_sync_provider.hooks.xero import crm_engine
 
 URL_PREFIX = "/xero-status"
 READ_DAG = "xero_import"
@@ -48,7 +48,7 @@ def can_read(user: Annotated[BaseUser, Depends(get_user)]) -> str:
 
 def can_act(request: Request, user: Annotated[BaseUser, Depends(get_user)]) -> str:
     error_id = request.path_params.get("error_id")
-    with db.get_engine().connect() as conn:
+    with crm_engine().connect() as conn:
         direction = conn.execute(
             text("SELECT direction FROM sync_error WHERE id = :id"), {"id": int(error_id or 0)}
         ).scalar()
@@ -65,7 +65,7 @@ def login_url(request: Request) -> str:
     return get_auth_manager().get_url_login(next_url=str(request.url))
 
 
-status_app = create_app(db.get_engine, reader=can_read, writer=can_act, login_url=login_url)
+status_app = create_app(crm_engine, reader=can_read, writer=can_act, login_url=login_url)
 
 
 class XeroStatusPlugin(AirflowPlugin):

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from airflow.plugins_manager import AirflowPlugin
 
-from xero_crm_sync import db
 from xero_crm_sync.webhooks.receiver import create_app
+from xero_crm_sync_provider.hooks.xero import crm_engine
 
 URL_PREFIX = "/xero-webhooks"
 
 
 class XeroWebhooksPlugin(AirflowPlugin):
     name = "xero_webhooks"
-    fastapi_apps = [{"app": create_app(db.get_engine), "url_prefix": URL_PREFIX, "name": "Xero webhooks"}]
+    fastapi_apps = [{"app": create_app(crm_engine), "url_prefix": URL_PREFIX, "name": "Xero webhooks"}]

@@ -52,3 +52,24 @@ def test_the_hook_declares_its_connection_and_the_dags_get_the_same_class() -> N
         "xero_default",
         "xero_conn_id",
     )
+
+
+def test_the_api_servers_pages_read_the_crm_database_from_the_airflow_connection(
+    tmp_path, monkeypatch
+) -> None:
+    """The status page and the webhook receiver run no task: they resolve the CRM database as tasks do (the
+    `xero_crm_db` connection first, CRM_DATABASE_URL as the fallback), on every call."""
+    from xero_crm_sync_provider.hooks.xero import crm_engine
+
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'from-env.db'}")
+    assert crm_engine().url.database == str(tmp_path / "from-env.db")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_XERO_CRM_DB", f'{{"conn_type": "sqlite", "host": "{tmp_path / "crm.db"}"}}'
+    )
+    assert crm_engine().url.database == str(tmp_path / "crm.db")
+
+    import xero_status_plugin
+    import xero_webhooks_plugin
+
+    assert xero_webhooks_plugin.XeroWebhooksPlugin.fastapi_apps[0]["app"].state.engine is crm_engine
+    assert xero_status_plugin.status_app.state.engine is crm_engine

@@ -73,6 +73,7 @@ def create_app(
     HTTPException (401: not signed in, 403: not allowed). `login_url`: where a browser that is not signed in is
     sent instead of a bare 401."""
     app = FastAPI(title="Xero integration status", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.engine = engine  # where the CRM database comes from (the deployment checks which)
     templates = Jinja2Templates(directory=HERE / "templates")
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     Reader = Annotated[str, Depends(reader)]

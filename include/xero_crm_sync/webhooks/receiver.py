@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 def create_app(engine: Callable[[], Engine]) -> FastAPI:
     app = FastAPI(title="Xero webhooks receiver", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.engine = engine  # where the CRM database comes from (the deployment checks which)
 
     def accept(body: bytes, header: str | None) -> int:
         with engine().begin() as conn:

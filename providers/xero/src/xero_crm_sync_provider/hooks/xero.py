@@ -140,3 +140,10 @@ class XeroHook(BaseHook):
             extra=conn.extra_dejson or {},
         )
         return {"CRM_DATABASE_URL": url}
+
+
+def crm_engine() -> Engine:
+    """The CRM database for Airflow components that run no task: the api-server's status page and webhook
+    receiver. Resolved as a task resolves it (the `xero_crm_db` connection, else CRM_DATABASE_URL) on every call,
+    so a changed connection is picked up; `db.get_engine` pools one engine per URL."""
+    return XeroHook().engine
