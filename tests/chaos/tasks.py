@@ -20,6 +20,7 @@ import functools
 import os
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
 
 from sqlalchemy import Engine
 
@@ -144,16 +145,8 @@ def run_task(task: str, env: TaskEnv, run_id: str, xcom: dict[str, Any]) -> dict
 
     The limiter's limits (`FAST_LIMITS`) hold while the task runs and are put back after it, so a campaign run
     inside the test session leaves the limits of the tests that follow alone."""
-    saved = {key: os.environ.get(key) for key in FAST_LIMITS}
-    os.environ.update(FAST_LIMITS)
-    try:
+    with mock.patch.dict(os.environ, FAST_LIMITS):
         return _run_task(task, env, run_id, xcom)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _run_task(task: str, env: TaskEnv, run_id: str, xcom: dict[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 from sqlalchemy import text
 
@@ -153,20 +154,13 @@ def reconnect(world: World) -> None:
 @contextmanager
 def _env(settings: Settings) -> Iterator[None]:
     """Some helpers read the Xero URLs from the environment: point them at this world's sandbox meanwhile."""
-    saved = {k: os.environ.get(k) for k in ("XERO_LOGIN_URL", "XERO_IDENTITY_URL", "XERO_API_URL")}
-    os.environ.update(
-        XERO_LOGIN_URL=settings.xero_login_url,
-        XERO_IDENTITY_URL=settings.xero_identity_url,
-        XERO_API_URL=settings.xero_api_url,
-    )
-    try:
+    urls = {
+        "XERO_LOGIN_URL": settings.xero_login_url,
+        "XERO_IDENTITY_URL": settings.xero_identity_url,
+        "XERO_API_URL": settings.xero_api_url,
+    }
+    with mock.patch.dict(os.environ, urls):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 # --- the CRM's own work: customers, products and orders sales entered --------------------------------------
