@@ -11,9 +11,9 @@ an asset event and a DAG run, visible in the UI like any other asset-triggered r
 `debounce` (seconds) waits that long after first seeing new work before announcing it, so a burst (a webhook
 delivery of 100 events, a bulk edit in the CRM) becomes one run, not one per row.
 
-The CRM database URL is read from the environment (CRM_DATABASE_URL) when the trigger runs, never passed as a
-keyword argument: trigger kwargs are stored in Airflow's metadata database and printed in the triggerer's log,
-and a URL may hold a password.
+The CRM database is resolved when the trigger starts, as tasks resolve it (the Airflow connection `xero_crm_db`,
+else CRM_DATABASE_URL), never passed as a keyword argument: trigger kwargs are stored in Airflow's metadata
+database and printed in the triggerer's log, and a URL may hold a password.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from airflow.triggers.base import BaseEventTrigger, TriggerEvent
+from sqlalchemy import Engine
 
 
 class _PendingWorkTrigger(BaseEventTrigger):
@@ -40,18 +41,22 @@ class _PendingWorkTrigger(BaseEventTrigger):
             {"poll_interval": self.poll_interval, "after_id": self.after_id, "debounce": self.debounce},
         )
 
-    def _poll(self) -> tuple[int, int | None]:
+    def _poll(self, engine: Engine) -> tuple[int, int | None]:
         raise NotImplementedError
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        from xero_crm_sync import db
+        from xero_crm_sync_provider.hooks.xero import acrm_database_url
+
+        engine = db.get_engine(await acrm_database_url())
         announced = self.after_id
         while True:
             # The database driver blocks; a thread keeps the triggerer's event loop free for other triggers.
-            pending, newest = await asyncio.to_thread(self._poll)
+            pending, newest = await asyncio.to_thread(self._poll, engine)
             if pending and newest is not None and newest > announced:
                 if self.debounce:
                     await asyncio.sleep(self.debounce)
-                    pending, newest = await asyncio.to_thread(self._poll)
+                    pending, newest = await asyncio.to_thread(self._poll, engine)
                 announced = max(announced, newest or announced)
                 yield TriggerEvent({"pending": pending, "newest_event_id": newest})
             await asyncio.sleep(self.poll_interval)
@@ -60,31 +65,28 @@ class _PendingWorkTrigger(BaseEventTrigger):
 class OrderOutboxTrigger(_PendingWorkTrigger):
     """Fires when the order outbox holds a pending event it has not announced yet."""
 
-    def _poll(self) -> tuple[int, int | None]:
-        from xero_crm_sync import db
+    def _poll(self, engine: Engine) -> tuple[int, int | None]:
         from xero_crm_sync.push.orders import pending_summary
 
-        with db.get_engine().connect() as conn:
+        with engine.connect() as conn:
             return pending_summary(conn)
 
 
 class WebhookEventTrigger(_PendingWorkTrigger):
     """Fires when the receiver stored webhook events that no run has picked up yet."""
 
-    def _poll(self) -> tuple[int, int | None]:
-        from xero_crm_sync import db
+    def _poll(self, engine: Engine) -> tuple[int, int | None]:
         from xero_crm_sync.webhooks.events import pending_summary
 
-        with db.get_engine().connect() as conn:
+        with engine.connect() as conn:
             return pending_summary(conn)
 
 
 class CrmChangeTrigger(_PendingWorkTrigger):
     """Fires when CRM edits to pushed fields wait in the change outbox (and differ from what Xero holds)."""
 
-    def _poll(self) -> tuple[int, int | None]:
-        from xero_crm_sync import db
+    def _poll(self, engine: Engine) -> tuple[int, int | None]:
         from xero_crm_sync.webhooks.outbox import pending_summary
 
-        with db.get_engine().connect() as conn:
+        with engine.connect() as conn:
             return pending_summary(conn)

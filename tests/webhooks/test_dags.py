@@ -45,3 +45,32 @@ def test_webhook_trigger_fires_once_events_are_stored(crm: Engine, monkeypatch: 
 
     fired = asyncio.run(first())
     assert fired.payload["pending"] == 1
+
+
+def test_triggers_poll_the_crm_database_of_the_airflow_connection(
+    crm: Engine, tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Configured only in Airflow (`xero_crm_db`), the triggerer polls that database, not CRM_DATABASE_URL."""
+    from xero_crm_sync.connections import utcnow
+    from xero_crm_sync.webhooks import events
+    from xero_triggers import WebhookEventTrigger
+
+    url = crm.url
+    monkeypatch.setenv("CRM_DATABASE_URL", f"sqlite:///{tmp_path / 'not-the-crm.db'}")
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_XERO_CRM_DB",
+        f'{{"conn_type": "generic", "extra": {{"sqlalchemy_url": "{url.render_as_string(hide_password=False)}"}}}}',
+    )
+    with crm.begin() as conn:
+        events.store_delivery(
+            conn, "SANDBOX-DEMO-CLIENT",
+            [{"tenant_id": "t", "event_category": "INVOICE", "event_type": "UPDATE", "resource_id": "r2",
+              "event_date_utc": utcnow()}],
+            utcnow(),
+        )  # fmt: skip
+
+    async def first() -> object:
+        return await asyncio.wait_for(anext(WebhookEventTrigger(poll_interval=0.05).run()), 10)
+
+    assert asyncio.run(first()).payload["pending"] == 1
+    assert not (tmp_path / "not-the-crm.db").exists()

@@ -127,19 +127,23 @@ class XeroHook(BaseHook):
         }
 
     def _crm_database_settings(self) -> dict[str, str | None]:
-        conn = self._airflow_connection(self.crm_db_conn_id)
-        if conn is None:
-            return {}
-        url = database_url_from_connection(
-            conn.conn_type,
-            host=conn.host,
-            port=conn.port,
-            login=conn.login,
-            password=conn.password,
-            schema=conn.schema,
-            extra=conn.extra_dejson or {},
-        )
-        return {"CRM_DATABASE_URL": url}
+        return _crm_database_overrides(self._airflow_connection(self.crm_db_conn_id))
+
+
+def _crm_database_overrides(conn: Connection | None) -> dict[str, str | None]:
+    """The CRM database URL an Airflow connection describes, as a settings override (none without one)."""
+    if conn is None:
+        return {}
+    url = database_url_from_connection(
+        conn.conn_type,
+        host=conn.host,
+        port=conn.port,
+        login=conn.login,
+        password=conn.password,
+        schema=conn.schema,
+        extra=conn.extra_dejson or {},
+    )
+    return {"CRM_DATABASE_URL": url}
 
 
 def crm_engine() -> Engine:
@@ -147,3 +151,13 @@ def crm_engine() -> Engine:
     receiver. Resolved as a task resolves it (the `xero_crm_db` connection, else CRM_DATABASE_URL) on every call,
     so a changed connection is picked up; `db.get_engine` pools one engine per URL."""
     return XeroHook().engine
+
+
+async def acrm_database_url(crm_db_conn_id: str = CRM_DB_CONN_ID) -> str:
+    """The CRM database URL for the triggerer's triggers, resolved like `crm_engine` but without blocking the
+    triggerer's event loop (Airflow's async connection lookup)."""
+    try:
+        conn: Connection | None = await BaseHook.aget_connection(crm_db_conn_id)
+    except AirflowNotFoundException:
+        conn = None
+    return get_settings(overrides=_crm_database_overrides(conn)).crm_database_url
