@@ -10,7 +10,7 @@ import threading
 import httpx
 import pytest
 
-from tests.e2e.conftest import NO_LIMITS, airflow_db, build_pipeline  # noqa: F401 (airflow_db: a fixture)
+from tests.e2e.conftest import NO_LIMITS, build_pipeline
 from xero_crm_sync import cli, demo, progress, xero_client
 from xero_sandbox.oauth_client import authorize_headless
 from xero_sandbox.server import SandboxServer
@@ -111,21 +111,3 @@ def test_make_run_shows_the_progress_lines_of_the_airflow_log(tmp_path, capsys):
         "    contacts page 1 of 3 (1,000 of 2,500 records, 33%), about 2 s left",
         "    contacts page 3 of 3 (2,500 of 2,500 records, 100%), done",
     ]
-
-
-def test_a_real_airflow_run_logs_progress_in_its_task_log(airflow_db, sandbox, tmp_path, monkeypatch, capfd):  # noqa: F811
-    """The extract task of a real `dag.test()` run writes the progress lines to its task log (Airflow sends a
-    task's log to the run's output here; in a deployment it is the task log in the UI)."""
-    assert airflow_db
-    pipeline = build_pipeline(f"sqlite:///{tmp_path / 'crm.db'}", sandbox)
-    monkeypatch.setattr(xero_client, "PAGE_SIZE", 10)  # 20 contacts: two pages
-    monkeypatch.setenv("XERO_LIMIT_PER_MINUTE", "1000000")
-    pipeline.run_import(mode="full", connection_id=pipeline.connections["primary"])
-    captured = capfd.readouterr()
-    lines = [line for line in (captured.out + captured.err).splitlines() if "progress: contacts" in line]
-    assert any("progress: contacts page 1 of 2 (10 of 20 records, 50%), about " in line for line in lines), (
-        lines
-    )
-    assert any("progress: contacts page 2 of 2 (20 of 20 records, 100%), done" in line for line in lines), (
-        lines
-    )
