@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import defaultdict, deque
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from xero_sandbox.clock import Clock
@@ -44,7 +44,8 @@ class RateLimiter:
 
     def __init__(self, clock: Clock, config: LimitConfig | None = None) -> None:
         self.clock = clock
-        self.config = config or LimitConfig()
+        # A copy: the admin API changes limits in place, and must never change the caller's (often shared) config.
+        self.config = replace(config) if config else LimitConfig()
         self._minute: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._day: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._app_minute: dict[str, deque[float]] = defaultdict(deque)

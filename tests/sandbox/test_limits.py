@@ -133,6 +133,16 @@ def test_limits_can_be_changed_by_admin(limited):
     assert contacts(server, token, tenant).status_code == 200
 
 
+def test_changing_limits_by_admin_leaves_the_callers_config_alone(make_sandbox):
+    # One config shared by many in-process sandboxes (as the tests' NO_LIMITS is) must not be changed through one
+    # of them: a later sandbox started with it would refuse calls nobody asked it to refuse.
+    shared = LimitConfig(minute=100)
+    server = make_sandbox(contacts=2, limits=shared)
+    server.admin.set_limits(minute=1)
+    assert shared.minute == 100
+    assert server.admin.limits()["minute"] == 1
+
+
 def test_rate_limiter_rolling_window_unit():
     clock = Clock()
     limiter = RateLimiter(clock, LimitConfig(minute=2, window_seconds=10))
