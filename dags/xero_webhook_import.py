@@ -9,7 +9,9 @@ Xero's change. A run every 5 minutes sweeps up anything left (e.g. events that w
 
 **process_events**: per connection, re-reads just the changed records with Xero's `IDs=` filter (100 ids a call)
 through the connection's normal client, then validates and loads them with the import's own steps
-(`import_run.validate`, `import_run.load`): every import rule applies unchanged. Duplicate, replayed and
+(`import_run.validate`, `import_run.load`): every import rule applies unchanged. After a pass that found events
+the run stays (`linger_seconds` without a new event, at most `max_run_seconds`) and passes again as soon as more
+are pending, so a stream of edits pays a task start once, not per edit (webhooks/drain.py). Duplicate, replayed and
 out-of-order events end in the same CRM state (Xero's current record is what is loaded; an older version never
 overwrites a newer one). Our own push coming back is not re-read (echo guard). The routine `xero_import` stays
 the safety net; see docs/WEBHOOKS.md.
@@ -27,6 +29,7 @@ from airflow.sdk import (
     AssetOrTimeSchedule,
     AssetWatcher,
     CronTriggerTimetable,
+    Param,
     dag,
     get_current_context,
     task,
@@ -42,6 +45,8 @@ WEBHOOK_EVENTS = Asset(
     ],
 )
 RETRY_DELAY = timedelta(seconds=float(os.environ.get("XERO_WEBHOOK_RETRY_DELAY_SECONDS", "10")))
+LINGER_SECONDS = float(os.environ.get("XERO_WEBHOOK_LINGER_SECONDS", "30"))
+MAX_RUN_SECONDS = float(os.environ.get("XERO_WEBHOOK_MAX_RUN_SECONDS", "240"))  # within the 5-minute sweep
 
 
 @dag(
@@ -55,15 +60,30 @@ RETRY_DELAY = timedelta(seconds=float(os.environ.get("XERO_WEBHOOK_RETRY_DELAY_S
     doc_md=__doc__,
     tags=["xero", "import", "webhooks"],
     default_args={"retries": 3, "retry_delay": RETRY_DELAY},
+    params={
+        "linger_seconds": Param(
+            LINGER_SECONDS,
+            type="number",
+            minimum=0,
+            description="stay this long after the last event for more (0: one pass)",
+        ),
+        "max_run_seconds": Param(
+            MAX_RUN_SECONDS, type="number", minimum=0, description="a run passes again for at most this long"
+        ),
+    },
 )
 def xero_webhook_import() -> None:
     @task
     def process_events() -> dict[str, Any]:
-        from xero_crm_sync.webhooks.importer import process_events
+        from xero_crm_sync.webhooks.drain import drain_events
 
         hook = XeroHook()
-        run_id = get_current_context()["run_id"]
-        return process_events(hook.engine, hook.store, hook.settings, run_id).as_dict()
+        context = get_current_context()
+        params = context["params"]
+        return drain_events(
+            hook.engine, hook.store, hook.settings, context["run_id"],
+            linger=float(params["linger_seconds"]), max_seconds=float(params["max_run_seconds"]),
+        ).as_dict()  # fmt: skip
 
     process_events()
 

@@ -55,6 +55,7 @@ class WebhookImportResult:
     echoes: int = 0
     connections: dict[str, dict[str, Any]] = field(default_factory=dict)  # by connection id (XCom: str keys)
     calls: int = 0
+    passes: int = 1  # a lingering run's passes (webhooks/drain.py)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
