@@ -5,12 +5,13 @@ picked out of the Airflow log by `make run`."""
 from __future__ import annotations
 
 import logging
+import re
 import threading
 
 import httpx
 import pytest
 
-from tests.e2e.conftest import NO_LIMITS, build_pipeline
+from tests.e2e.conftest import NO_LIMITS, airflow_db, build_pipeline  # noqa: F401 (airflow_db: a fixture)
 from xero_crm_sync import cli, demo, progress, xero_client
 from xero_sandbox.oauth_client import authorize_headless
 from xero_sandbox.server import SandboxServer
@@ -111,3 +112,21 @@ def test_make_run_shows_the_progress_lines_of_the_airflow_log(tmp_path, capsys):
         "    contacts page 1 of 3 (1,000 of 2,500 records, 33%), about 2 s left",
         "    contacts page 3 of 3 (2,500 of 2,500 records, 100%), done",
     ]
+
+
+def test_a_real_airflow_import_writes_the_progress_lines_to_its_task_log(airflow_db, tmp_path, capfd):  # noqa: F811
+    """A `dag.test()` run of xero_import over 2,100 contacts (three of Xero's 1,000-record pages, nothing patched):
+    its extract task logs pages done of pages expected with the time left. dag.test sends each task's log to the
+    run's output; in a deployment the same lines are the task log in the UI."""
+    assert airflow_db
+    with SandboxServer(seed=5, contacts=2_100, tenants=1, limits=NO_LIMITS) as server:
+        pipeline = build_pipeline(f"sqlite:///{tmp_path / 'crm.db'}", server)
+        pipeline.run_import(mode="full", connection_id=pipeline.connections["primary"])
+    captured = capfd.readouterr()
+    lines = [line for line in (captured.out + captured.err).splitlines() if "progress: contacts" in line]
+    assert any(
+        re.search(r"progress: contacts page 1 of 3 \(1,000 of 2,\d{3} records, \d+%\), about .+ left", line)
+        for line in lines
+    ), lines
+    assert any(re.search(r"progress: contacts page 3 of 3 \(2,\d{3} of 2,\d{3} records, 100%\), done", line)
+               for line in lines), lines  # fmt: skip
