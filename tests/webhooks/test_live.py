@@ -1,17 +1,22 @@
 """With the real api-server, scheduler, dag-processor and triggerer: Xero's signed webhook reaches the CRM through
-the api-server's /xero-webhooks/ route (no Airflow login) and the xero_webhook_import DAG; an unsigned post is
-refused there; a CRM edit reaches Xero through the xero_crm_changes DAG without the routine push."""
+the api-server's /xero-webhooks/ route (no Airflow login) and the xero_webhook_import DAG; an unsigned, badly
+signed or replayed post changes nothing there; duplicated and reordered deliveries end in Xero's last edit; a CRM
+edit reaches Xero through the xero_crm_changes DAG without the routine push, and Xero's webhook about that write
+is recognised as our own and not re-read."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from bench.webhook_latency import LiveAirflow, _codes, crm_to_xero, xero_to_crm
+from bench.webhook_latency import KEY, LiveAirflow, _codes, crm_to_xero, xero_to_crm
 from tests.e2e.conftest import NO_LIMITS, build_pipeline
 from tests.webhooks.conftest import WebhookWorld
+from xero_crm_sync.webhooks import keys
 from xero_sandbox.server import SandboxServer
 
 pytestmark = [pytest.mark.airflow, pytest.mark.slow, pytest.mark.timeout(600)]
@@ -44,3 +49,54 @@ def test_the_route_needs_no_airflow_login_and_refuses_what_is_not_signed(live: L
     assert httpx.post(live.webhook_url, content=b'{"events": []}',
                       headers={"x-xero-signature": "bm9wZQ=="}).status_code == 401  # fmt: skip
     assert live.pipeline.scalar("SELECT COUNT(*) FROM webhook_event") == before
+
+
+def test_a_replayed_delivery_stores_nothing_new(live: LiveAirflow) -> None:
+    code = _codes(live.pipeline, 3)[2]
+    event = {
+        "resourceUrl": "x", "resourceId": code, "tenantId": live.pipeline.tenants["primary"],
+        "tenantType": "ORGANISATION", "eventCategory": "CONTACT", "eventType": "UPDATE",
+        "eventDateUtc": "2021-01-01T00:00:00.000",
+    }  # fmt: skip
+    body = json.dumps(
+        {"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "R"}
+    ).encode()
+    signed = {"x-xero-signature": keys.signature(KEY, body)}
+    before = live.pipeline.scalar("SELECT COUNT(*) FROM webhook_event")
+    assert [httpx.post(live.webhook_url, content=body, headers=signed).status_code for _ in range(2)] == [
+        200,
+        200,
+    ]
+    assert live.pipeline.scalar("SELECT COUNT(*) FROM webhook_event") == before + 1
+
+
+def _name(live: LiveAirflow, code: str) -> Any:
+    return live.pipeline.scalar("SELECT name FROM sales_ledger WHERE accounting_code = :c", c=code)
+
+
+def test_duplicated_and_reordered_deliveries_end_in_xeros_last_edit(live: LiveAirflow) -> None:
+    admin, subscription = live.sandbox.admin, live.subscription["id"]
+    code = _codes(live.pipeline, 4)[3]
+    admin.webhook_faults(subscription, duplicate=1.0, reorder=0.5, seed=3)
+    try:
+        for n in range(4):
+            live.pipeline.org().upsert_contacts([{"ContactID": code, "Name": f"Ordered {n} Ltd"}])
+            assert admin.flush_webhooks(15)  # each edit its own delivery, some held back behind the next
+    finally:
+        admin.webhook_faults(subscription)
+    stats = next(s for s in admin.webhooks() if s["id"] == subscription)["stats"]
+    assert stats["duplicated"] >= 4
+    assert live.wait(lambda: _name(live, code) == "Ordered 3 Ltd", 120) is not None, live.logs()
+
+
+def test_xeros_webhook_about_our_own_push_is_not_re_read(live: LiveAirflow) -> None:
+    code = _codes(live.pipeline, 5)[4]
+    assert crm_to_xero(live, [code], "echo", timeout=120), live.logs()
+
+    def detail() -> Any:
+        return live.pipeline.scalar(
+            "SELECT detail FROM webhook_event WHERE resource_id = LOWER(:c) AND state = 'done' ORDER BY id DESC",
+            c=code,
+        )
+
+    assert live.wait(lambda: (detail() or "").startswith("our own push"), 120) is not None, live.logs()
