@@ -9,7 +9,8 @@ an asset event and a DAG run, visible in the UI like any other asset-triggered r
 - `CrmChangeTrigger`: CRM customer/product edits queued by database triggers -> xero_crm_changes.
 
 `debounce` (seconds) waits that long after first seeing new work before announcing it, so a burst (a webhook
-delivery of 100 events, a bulk edit in the CRM) becomes one run, not one per row.
+delivery of 100 events, a bulk edit in the CRM) becomes one run, not one per row; work that a running run took
+during that wait is not announced at all.
 
 The CRM database is resolved when the trigger starts, as tasks resolve it (the Airflow connection `xero_crm_db`,
 else CRM_DATABASE_URL), never passed as a keyword argument: trigger kwargs are stored in Airflow's metadata
@@ -58,7 +59,10 @@ class _PendingWorkTrigger(BaseEventTrigger):
                     await asyncio.sleep(self.debounce)
                     pending, newest = await asyncio.to_thread(self._poll, engine)
                 announced = max(announced, newest or announced)
-                yield TriggerEvent({"pending": pending, "newest_event_id": newest})
+                # A running run may have taken the work meanwhile (a webhook run stays while events keep
+                # coming): then there is nothing to start a run for.
+                if pending:
+                    yield TriggerEvent({"pending": pending, "newest_event_id": newest})
             await asyncio.sleep(self.poll_interval)
 
 

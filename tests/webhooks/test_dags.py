@@ -47,6 +47,55 @@ def test_webhook_trigger_fires_once_events_are_stored(crm: Engine, monkeypatch: 
     assert fired.payload["pending"] == 1
 
 
+def test_work_a_running_run_took_during_the_debounce_starts_no_run(
+    crm: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lingering xero_webhook_import run loads events as they arrive: the trigger, seeing them pending and then
+    gone after its debounce, announces nothing; the next event that stays pending is announced."""
+    from xero_crm_sync.connections import utcnow
+    from xero_crm_sync.webhooks import events
+    from xero_triggers import WebhookEventTrigger
+
+    monkeypatch.setenv("CRM_DATABASE_URL", str(crm.url.render_as_string(hide_password=False)))
+
+    def store(resource_id: str) -> None:
+        with crm.begin() as conn:
+            events.store_delivery(
+                conn, "SANDBOX-DEMO-CLIENT",
+                [{"tenant_id": "t", "event_category": "CONTACT", "event_type": "UPDATE",
+                  "resource_id": resource_id, "event_date_utc": utcnow()}],
+                utcnow(),
+            )  # fmt: skip
+
+    def take_all() -> None:
+        with crm.begin() as conn:
+            ids = [e.id for e in events.pending(conn)]
+            events.mark(conn, ids, "done", utcnow(), "lingering-run")
+
+    async def scenario() -> list[object]:
+        fired: list[object] = []
+        trigger = WebhookEventTrigger(poll_interval=0.05, debounce=0.5)
+
+        async def listen() -> None:
+            async for event in trigger.run():
+                fired.append(event)
+
+        listener = asyncio.create_task(listen())
+        store("taken")
+        await asyncio.sleep(0.2)  # the trigger saw it pending and is waiting out its debounce...
+        await asyncio.to_thread(take_all)  # ...while the running run loads it
+        await asyncio.sleep(1.0)
+        taken_fired = list(fired)
+        store("left")  # nobody takes this one
+        await asyncio.sleep(1.0)
+        listener.cancel()
+        return [taken_fired, fired]
+
+    taken_fired, fired = asyncio.run(scenario())
+    assert taken_fired == []
+    assert [e.payload["pending"] for e in fired] == [1]
+
+
 def test_triggers_poll_the_crm_database_of_the_airflow_connection(
     crm: Engine, tmp_path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
