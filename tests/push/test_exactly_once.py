@@ -98,3 +98,54 @@ def test_lost_answers_retried_after_the_key_window_create_once(direct_pipeline: 
     assert state["xero"] == (1, 1, 1, ["DELETED"])
     assert state["outbox"][-1] == ["deleted", "Draft", "invoice", "SO-ONCE-1"]
     assert state["errors"] == 0
+
+
+def test_an_order_whose_customer_another_push_is_sending_waits_for_it_instead_of_failing(
+    direct_pipeline: Any,
+) -> None:
+    """xero_push is sending the order's new customer (its batch saved, its answer not in yet) when the order outbox
+    runs. That customer is left out of the outbox's own push (the batch owns it), so the outbox waits for the batch
+    to land, then invoices the order with the contact it created: one contact, one invoice, no error to dismiss."""
+    import threading
+
+    from xero_crm_sync import crashpoints, xero_access
+    from xero_crm_sync.push.run import push_customers
+
+    pipeline = direct_pipeline
+    order = _order(pipeline)
+    info = pipeline.store.get(pipeline.connections["primary"])
+    saved, release = threading.Event(), threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def hold_the_push(point: str) -> None:
+        if point == "push.batch_saved" and threading.current_thread().name == "xero_push":
+            saved.set()
+            release.wait(30)
+
+    def the_push_beside() -> None:
+        client = xero_access.make_client(pipeline.store, info, get_settings())
+        outcome["push"] = push_customers(pipeline.engine, client, info, "push-beside").created
+
+    def the_outbox() -> None:
+        outcome["outbox"] = process_outbox(pipeline.engine, pipeline.store, get_settings(), "outbox-beside")
+
+    with crashpoints.observe(hold_the_push):
+        push = threading.Thread(target=the_push_beside, name="xero_push")
+        push.start()
+        assert saved.wait(30)  # the customer is in the push's batch, not yet sent
+        outbox = threading.Thread(target=the_outbox, name="xero_order_invoices")
+        outbox.start()
+        outbox.join(0.8)
+        assert outbox.is_alive()  # waiting for the push's answer
+        release.set()
+        push.join(30)
+        outbox.join(60)
+    state = _state(pipeline, order)
+    assert outcome["push"] == 1 and outcome["outbox"].invoices_created == 1
+    assert state["xero"] == (1, 1, 1, ["DRAFT"]) and state["linked"]
+    assert (
+        pipeline.scalar(
+            "SELECT COUNT(*) FROM sync_error WHERE resolved_at IS NULL AND record_type = 'sales_order'"
+        )
+        == 0
+    )

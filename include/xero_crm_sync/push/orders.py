@@ -23,6 +23,7 @@ Airflow retries it, and the same key goes out again.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -292,6 +293,32 @@ def _read_order(engine: Engine, order_id: int) -> tuple[Any, list[Any]]:
     return (rows[0] if rows else None), lines
 
 
+# A push batch is answered in seconds; a longer wait means a batch left by a killed push, which this run resumes.
+IN_FLIGHT_WAIT_SECONDS = 20.0
+
+_IN_FLIGHT = text(
+    "SELECT COUNT(*) FROM export_in_flight q WHERE (q.record_type = 'sales_ledger' AND q.record_id = :ledger) "
+    "OR (q.record_type = 'product' AND q.record_id IN "
+    "(SELECT l.product_id FROM sales_order_line l WHERE l.sales_order_id = :order))"
+)
+
+
+def _others_push_landed(engine: Engine, order: Any, timeout: float = IN_FLIGHT_WAIT_SECONDS) -> bool:
+    """Wait until no push beside this one (xero_push, xero_crm_changes) is sending the order's customer or products.
+
+    Such records are left out of this push's diff (the batch that holds them owns them), so pushing them here would
+    do nothing and the order would fail as if its customer could not be created. True once none is in flight."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as conn:
+            busy = conn.execute(_IN_FLIGHT, {"ledger": order.sales_ledger_id, "order": order.id}).scalar()
+        if not busy:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+
+
 def _unless_stopped(summary: Any) -> None:
     """A push that stopped on the daily limit is no verdict on the order: stop, the event waits."""
     if summary.stopped:
@@ -306,7 +333,8 @@ def create_invoice(
     run_id: str,
     options: InvoiceOptions,
 ) -> str:
-    """Process one 'confirmed' event. Returns 'created', 'skipped' or 'failed'."""
+    """Process one 'confirmed' event. Returns 'created', 'skipped', 'failed', or 'waiting' (left pending: another
+    push is still sending the order's customer or products)."""
     order, lines = _read_order(engine, event.sales_order_id)
     if order is None:
         return _fail(engine, info, event, run_id, "order_missing", f"sales order {event.sales_order_id} no longer "
@@ -327,18 +355,29 @@ def create_invoice(
             f"{label}: its customer '{order.customer_name}' is flagged do not export, so no invoice can be created",
             "Clear the customer's do-not-export flag (or invoice it by hand in Xero), then confirm it again.",
         )  # fmt: skip
-    if order.contact_id is None:
-        _unless_stopped(push_customers(engine, client, info, run_id, only_id=order.sales_ledger_id))
+    # The order's customer and products must be in Xero first. A push beside this one (xero_push,
+    # xero_crm_changes) may be sending them right now; its batch owns them, so this push would skip them: wait
+    # for it to land (bounded) and look again, at most twice, before calling the order stuck.
+    for _ in range(2):
+        if order.contact_id is not None and all(line.product_in_xero for line in lines):
+            break
+        _others_push_landed(engine, order)
         order, lines = _read_order(engine, event.sales_order_id)
         if order.contact_id is None:
-            return _fail(
-                engine, info, event, run_id, "customer_not_in_xero",
-                f"{label}: its customer '{order.customer_name}' could not be created or linked in Xero, so no "
-                "invoice was created",
-                "See the customer's own unresolved error; once it is in Xero, confirm the order again.",
-            )  # fmt: skip
-    if any(not line.product_in_xero for line in lines):
-        _unless_stopped(push_products(engine, client, info, run_id, order_id=order.id))
+            _unless_stopped(push_customers(engine, client, info, run_id, only_id=order.sales_ledger_id))
+        if any(not line.product_in_xero for line in lines):
+            _unless_stopped(push_products(engine, client, info, run_id, order_id=order.id))
+        order, lines = _read_order(engine, event.sales_order_id)
+    if order.contact_id is None and not _others_push_landed(engine, order, timeout=0):
+        log.warning("%s waits: another push is still sending its customer to Xero", label)
+        return "waiting"
+    if order.contact_id is None:
+        return _fail(
+            engine, info, event, run_id, "customer_not_in_xero",
+            f"{label}: its customer '{order.customer_name}' could not be created or linked in Xero, so no "
+            "invoice was created",
+            "See the customer's own unresolved error; once it is in Xero, confirm the order again.",
+        )  # fmt: skip
     header = payloads.OrderHeader(
         id=order.id,
         order_number=order.order_number,
@@ -598,6 +637,13 @@ def process_outbox(
                 connections.pop(event.operating_company_id, None)
                 summary.waiting += 1
                 log.error("order outbox event %s waits: %s", event.id, exc)
+                continue
+            if outcome == "waiting":
+                # Left pending, and so are this company's later events (they stay in order): the next run (the
+                # task's retry, the next trigger or the five-minute sweep) takes them.
+                connections.pop(event.operating_company_id, None)
+                summary.events -= 1
+                summary.waiting += 1
                 continue
             if outcome == "created":
                 summary.invoices_created += 1
