@@ -77,6 +77,6 @@ SET sales_order_id = (SELECT so.id FROM sales_order so
                       WHERE so.operating_company_id = sales_invoice.operating_company_id
                         AND so.xero_invoice_id = sales_invoice.accounting_code)
 WHERE operating_company_id = :operating_company_id AND sales_order_id IS NULL
-  AND EXISTS (SELECT 1 FROM sales_order so
-              WHERE so.operating_company_id = sales_invoice.operating_company_id
-                AND so.xero_invoice_id = sales_invoice.accounting_code);
+  -- Driven by the orders that have an invoice (few), not by every invoice (the unique key finds each).
+  AND accounting_code IN (SELECT so.xero_invoice_id FROM sales_order so
+                          WHERE so.operating_company_id = :operating_company_id AND so.xero_invoice_id IS NOT NULL);

@@ -39,6 +39,9 @@ SET payment_status = si.payment_status,
     updated_at = :now
 FROM sales_invoice si
 WHERE si.operating_company_id = :operating_company_id AND si.accounting_code = sales_order.xero_invoice_id
+  -- Only invoices that have an order (few): the unique key finds each, instead of reading every invoice.
+  AND si.accounting_code IN (SELECT o.xero_invoice_id FROM sales_order o
+                             WHERE o.operating_company_id = :operating_company_id AND o.xero_invoice_id IS NOT NULL)
   AND sales_order.operating_company_id = :operating_company_id AND sales_order.do_not_import = FALSE
   AND (sales_order.payment_status, sales_order.is_overdue)
       IS DISTINCT FROM (si.payment_status, CASE WHEN si.payment_status = 'overdue' THEN TRUE ELSE FALSE END);
