@@ -116,7 +116,9 @@ def test_every_process_together_stays_within_xero_limits(
         assert len(accounting) > PER_WINDOW
         assert elapsed >= (len(accounting) // PER_WINDOW - 1) * WINDOW
         # And every process did its job.
-        assert pipeline.scalar("SELECT xero_invoice_id FROM sales_order WHERE id = :id", id=order) is not None, (
+        assert (
+            pipeline.scalar("SELECT xero_invoice_id FROM sales_order WHERE id = :id", id=order) is not None
+        ), (
             pipeline.rows("SELECT * FROM order_outbox"),
             pipeline.rows("SELECT record_type, code, message, xero_message FROM sync_error"),
         )
