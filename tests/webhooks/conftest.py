@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -65,6 +66,17 @@ def receiver(crm: Engine) -> Iterator[Served]:
     yield served
     served.server.should_exit = True
     served.thread.join(timeout=10)
+
+
+def contact_update_delivery(resource_id: str, tenant_id: str, event_date: str, entropy: str) -> bytes:
+    """The raw body of a Xero delivery holding one contact UPDATE event, in the payload shape of Xero's spec."""
+    event = {
+        "resourceUrl": "x", "resourceId": resource_id, "tenantId": tenant_id, "tenantType": "ORGANISATION",
+        "eventCategory": "CONTACT", "eventType": "UPDATE", "eventDateUtc": event_date,
+    }  # fmt: skip
+    return json.dumps(
+        {"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": entropy}
+    ).encode()
 
 
 def event_rows(engine: Engine) -> list[tuple]:

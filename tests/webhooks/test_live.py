@@ -6,7 +6,6 @@ is recognised as our own and not re-read."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,7 @@ import pytest
 
 from bench.webhook_latency import KEY, LiveAirflow, _codes, crm_to_xero, xero_to_crm
 from tests.e2e.conftest import NO_LIMITS, build_pipeline
-from tests.webhooks.conftest import WebhookWorld
+from tests.webhooks.conftest import WebhookWorld, contact_update_delivery
 from xero_crm_sync.webhooks import keys
 from xero_sandbox.server import SandboxServer
 
@@ -53,14 +52,7 @@ def test_the_route_needs_no_airflow_login_and_refuses_what_is_not_signed(live: L
 
 def test_a_replayed_delivery_stores_nothing_new(live: LiveAirflow) -> None:
     code = _codes(live.pipeline, 3)[2]
-    event = {
-        "resourceUrl": "x", "resourceId": code, "tenantId": live.pipeline.tenants["primary"],
-        "tenantType": "ORGANISATION", "eventCategory": "CONTACT", "eventType": "UPDATE",
-        "eventDateUtc": "2021-01-01T00:00:00.000",
-    }  # fmt: skip
-    body = json.dumps(
-        {"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "R"}
-    ).encode()
+    body = contact_update_delivery(code, live.pipeline.tenants["primary"], "2021-01-01T00:00:00.000", "R")
     signed = {"x-xero-signature": keys.signature(KEY, body)}
     before = live.pipeline.scalar("SELECT COUNT(*) FROM webhook_event")
     assert [httpx.post(live.webhook_url, content=body, headers=signed).status_code for _ in range(2)] == [

@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from tests.webhooks.conftest import KEY, WebhookWorld
+from tests.webhooks.conftest import KEY, WebhookWorld, contact_update_delivery
 from xero_crm_sync.webhooks import keys
 from xero_sandbox.webhooks import WebhookFaults
 
@@ -76,16 +76,9 @@ def test_replayed_or_badly_signed_deliveries_change_nothing(world: WebhookWorld)
     world.process()
     before = world.pipeline.scalar("SELECT COUNT(*) FROM webhook_event")
     # Replay every payload Xero sent so far, correctly signed: nothing new is stored, nothing runs.
-    event = {
-        "resourceUrl": "x", "resourceId": contact["ContactID"], "tenantId": world.pipeline.tenants["primary"],
-        "tenantType": "ORGANISATION", "eventCategory": "CONTACT", "eventType": "UPDATE",
-        "eventDateUtc": "2020-01-01T00:00:00.000",
-    }  # fmt: skip
-    import json
-
-    body = json.dumps(
-        {"events": [event], "firstEventSequence": 1, "lastEventSequence": 1, "entropy": "Z"}
-    ).encode()
+    body = contact_update_delivery(
+        contact["ContactID"], world.pipeline.tenants["primary"], "2020-01-01T00:00:00.000", "Z"
+    )
     forged = body.replace(b"2020", b"2030")
     assert (
         httpx.post(
