@@ -267,7 +267,9 @@ def _config_key(config: Any) -> tuple[str, str]:
 # --- the database edge -------------------------------------------------------------------------------------
 
 
-BATCH_ROWS = 50_000  # staged rows per GX batch: bounds validation's memory whatever the organisation's size
+# Staged rows per GX batch: bounds validation's memory whatever the organisation's size. 20,000, not 50,000: the
+# 100,000-contact import's peak RSS fell from 631 MiB to 471 MiB (target 512) for a few more GX calls.
+BATCH_ROWS = 20_000
 
 
 @dataclass
@@ -308,7 +310,9 @@ def _batches(
             f"v.raw_digest AS _mirror{position}, {cols} "
             f"FROM {entity.staging_table} s LEFT JOIN {entity.validated_table} v "
             "ON v.connection_id = s.connection_id AND v.xero_id = s.xero_id "
-            "WHERE s.run_id = :run_id AND s.connection_id = :connection_id ORDER BY s.xero_id, s.stg_id"
+            # `|| ''`: ordered by the bare column, SQLite walked the xero_id index over every run's rows (see
+            # validated.promote_sql); the same order.
+            "WHERE s.run_id = :run_id AND s.connection_id = :connection_id ORDER BY s.xero_id || '', s.stg_id"
         ),
         {"run_id": run_id, "connection_id": connection_id},
         execution_options={"stream_results": True, "yield_per": 5_000},
