@@ -137,6 +137,43 @@ class Scenario:
         held = self.admin.records(tenant_id, modified_since)[tenant_id]
         return summary.server_import_figures(counters, held)
 
+    def _fewest_held(self, full: bool) -> dict[str, int]:
+        """Per entity, the records the sandbox holds that the fewest-calls read must return.
+
+        A full read returns them all. An incremental read can ask for no later If-Modified-Since than the newest
+        UpdatedDateUTC the client has seen (its watermark: Xero's clock, never ours), and Xero answers with every
+        record updated at or after that second (sandbox `wire.parse_if_modified_since`): the records stamped in
+        the watermark's own second come back every time, because one changed later in that second could not be
+        told apart. Counting only what changed since the previous run *began* (our clock) left them out, and the
+        1%-changed run at 100,000 contacts showed 13 calls against 11 "fewest" when 300 invoices sat in that
+        second and tipped the read over a page boundary.
+        """
+        from sqlalchemy import text
+
+        from xero_crm_sync.entities import BY_NAME
+
+        marks: dict[str, datetime | None] = {}
+        if not full:
+            with self.engine.connect() as conn:
+                marks = dict(
+                    conn.execute(
+                        text("SELECT entity, watermark_at FROM sync_watermark WHERE connection_id = :c"),
+                        {"c": self.info.id},
+                    ).all()
+                )
+        held: dict[str, int] = {}
+        answers: dict[str | None, dict[str, Any]] = {}
+        for name, entity in BY_NAME.items():
+            mark = marks.get(name)
+            if isinstance(mark, str):  # SQLite hands the timestamp back as text
+                mark = datetime.fromisoformat(mark)
+            since = mark.strftime("%Y-%m-%dT%H:%M:%S") if mark is not None else None
+            if since not in answers:
+                tenant_id = self.info.tenant_id
+                answers[since] = self.admin.records(tenant_id, since)[tenant_id]
+            held[name] = answers[since].get(entity.path, {}).get("held", 0)
+        return held
+
     def _server_calls(self) -> int:
         """Every API call the sandbox has counted for this organisation so far."""
         tenant_id = self.info.tenant_id
@@ -157,9 +194,11 @@ class Scenario:
         from xero_crm_sync.xero_client import Limits
 
         report, sandbox_before = self._begin_run(kind)
-        # What changed in Xero since the previous import began: the sandbox's own answer, for "fewest possible".
+        # What changed in Xero since the previous import began (the sandbox's own answer), and what the fewest
+        # possible calls must read: see `_fewest_held`.
         since, self.last_import_at = (None if full else self.last_import_at), datetime.now(UTC)
         counted_before = self._server_figures(since)
+        fewest_held = self._fewest_held(full)
         clock = StageClock()
         with instrumented(clock):
             extracted, wall, cpu, peak = self._timed(
@@ -193,7 +232,8 @@ class Scenario:
         counted = self._server_figures(since)["entities"]
         before = counted_before["entities"]
         report.calls = sum(counted[e]["calls"] - before[e]["calls"] for e in result["entities"])
-        report.fewest = summary.fewest_calls({e: {"records": counted[e]["held"]} for e in result["entities"]})
+        report.fewest = summary.fewest_calls({e: {"records": fewest_held[e]} for e in result["entities"]})
+        report.detail["changed_since_previous_import"] = {e: counted[e]["held"] for e in result["entities"]}
         report.detail["client_calls"] = result["calls"]
         report.records = records
         report.rows = rows
