@@ -1,0 +1,52 @@
+"""An incremental run reads only its own staged rows. Staging keeps every run's rows, so a statement that walks the
+(connection_id, xero_id) index instead of the run's index reads the whole history of an entity: at 100,000
+contacts on SQLite that cost 0.2-0.6 s per entity for a handful of changed records (issue 13, fix 14 in
+docs/BENCHMARKS.md). SQLite plans these without statistics, so the plan read here is the plan a big database gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import event
+
+from xero_crm_sync import db, migrate, validated, validation
+from xero_crm_sync.entities import ENTITIES
+
+PARAMS = {"run_id": "r-1", "connection_id": 1}
+
+
+def _plan(conn, statement: str) -> str:
+    rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", PARAMS).all()
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+def test_promotion_and_validation_batches_search_the_runs_index_on_sqlite(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    migrate.migrate(url)
+    engine = db.get_engine(url)
+    with engine.connect() as conn:
+        for entity in ENTITIES:
+            by_run = f"USING INDEX ix_stg_{entity.name}_run"
+            by_id = f"ix_stg_{entity.name}_xero_id"
+            upsert = validated.promote_sql(entity)[0]
+            plan = _plan(conn, upsert)
+            assert by_run in plan and by_id not in plan, (entity.name, plan)
+
+            seen: list[str] = []
+
+            def capture(_conn, _cursor, statement, *_args, _seen=seen):
+                if statement.lstrip().upper().startswith("SELECT S.STG_ID"):
+                    _seen.append(statement)
+
+            event.listen(engine, "before_cursor_execute", capture)
+            try:
+                list(validation._batches(conn, entity, "r-1", 1))
+            finally:
+                event.remove(engine, "before_cursor_execute", capture)
+            assert seen, entity.name
+            plan = "\n".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {seen[0]}", ("r-1", 1)).all()
+            )
+            assert by_run in plan and by_id not in plan, (entity.name, plan)
+    engine.dispose()
