@@ -148,25 +148,17 @@ class Scenario:
         1%-changed run at 100,000 contacts showed 13 calls against 11 "fewest" when 300 invoices sat in that
         second and tipped the read over a page boundary.
         """
-        from sqlalchemy import text
-
+        from xero_crm_sync import import_run
         from xero_crm_sync.entities import BY_NAME
 
-        marks: dict[str, datetime | None] = {}
+        marks: dict[str, tuple[datetime | None, datetime | None]] = {}
         if not full:
             with self.engine.connect() as conn:
-                marks = dict(
-                    conn.execute(
-                        text("SELECT entity, watermark_at FROM sync_watermark WHERE connection_id = :c"),
-                        {"c": self.info.id},
-                    ).all()
-                )
+                marks = import_run.watermarks(conn, self.info.id)
         held: dict[str, int] = {}
         answers: dict[str | None, dict[str, Any]] = {}
         for name, entity in BY_NAME.items():
-            mark = marks.get(name)
-            if isinstance(mark, str):  # SQLite hands the timestamp back as text
-                mark = datetime.fromisoformat(mark)
+            mark = marks.get(name, (None, None))[0]
             since = mark.strftime("%Y-%m-%dT%H:%M:%S") if mark is not None else None
             if since not in answers:
                 tenant_id = self.info.tenant_id

@@ -109,7 +109,8 @@ def connections_to_run(
 # --- step 1: extract ----------------------------------------------------------------------------------------
 
 
-def _watermarks(conn: Connection, connection_id: int) -> dict[str, tuple[datetime | None, datetime | None]]:
+def watermarks(conn: Connection, connection_id: int) -> dict[str, tuple[datetime | None, datetime | None]]:
+    """Per entity of the connection: (watermark, last full sync), as naive UTC datetimes on both databases."""
     rows = conn.execute(
         text("SELECT entity, watermark_at, last_full_sync_at FROM sync_watermark WHERE connection_id = :c"),
         {"c": connection_id},
@@ -159,7 +160,7 @@ def extract(
     result = ExtractResult(connection_id=info.id, run_id=run_id)
     client = xero_access.make_client(store, info, settings, limits=limits, retry=retry)
     with engine.connect() as conn:
-        marks = _watermarks(conn, info.id)
+        marks = watermarks(conn, info.id)
     ctx = staging.RunContext(run_id=run_id, connection_id=info.id, extracted_at=now)
     todo = [e for e in entities_for(info.role) if e.name not in skip]
 
