@@ -15,8 +15,8 @@ from xero_crm_sync.entities import ENTITIES
 PARAMS = {"run_id": "r-1", "connection_id": 1}
 
 
-def _plan(conn, statement: str) -> str:
-    rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", PARAMS).all()
+def _plan(conn, statement: str, params: dict | tuple = PARAMS) -> str:
+    rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
     return "\n".join(str(row[-1]) for row in rows)
 
 
@@ -44,9 +44,6 @@ def test_promotion_and_validation_batches_search_the_runs_index_on_sqlite(tmp_pa
             finally:
                 event.remove(engine, "before_cursor_execute", capture)
             assert seen, entity.name
-            plan = "\n".join(
-                str(row[-1])
-                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {seen[0]}", ("r-1", 1)).all()
-            )
+            plan = _plan(conn, seen[0], ("r-1", 1))  # as executed: positional parameters
             assert by_run in plan and by_id not in plan, (entity.name, plan)
     engine.dispose()
