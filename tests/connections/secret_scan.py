@@ -23,6 +23,7 @@ import base64
 import json
 import os
 import re
+import subprocess
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -109,7 +110,28 @@ def files_under(roots: Iterable[Path]) -> Iterable[Path]:
 
 
 def scan(roots: Iterable[Path], secrets: dict[str, str]) -> list[Finding]:
-    """Every place under `roots` where a secret of `secrets` ({what: value}) or a Xero JWT appears."""
+    """Every place under `roots` where a secret of `secrets` ({what: value}) or a Xero JWT appears.
+
+    The files are read in a child process. SQLite guards a database with POSIX record locks, which belong to the
+    process and are all dropped when *any* descriptor of that file is closed: reading Airflow's live metadata
+    database here, in a process that holds it open (a test that ran `dag.test()`), released that process's locks,
+    and the next writer beside it (`airflow dags test`) corrupted the file ("database disk image is malformed").
+    The secrets go to the child on stdin, never on its command line."""
+    request = json.dumps({"roots": [str(r) for r in roots], "secrets": secrets})
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.connections.secret_scan", "--scan-stdin"],
+        input=request,
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=False,
+    )
+    if child.returncode != 0:
+        raise RuntimeError(f"the secret scan's child process failed: {child.stderr[-2000:]}")
+    return [Finding(Path(f["path"]), f["what"], f["offset"]) for f in json.loads(child.stdout)]
+
+
+def _scan_here(roots: Iterable[Path], secrets: dict[str, str]) -> list[Finding]:
     needles = [(what, value.encode()) for what, value in secrets.items() if value and len(value) >= 8]
     findings: list[Finding] = []
     for path in files_under(roots):
@@ -130,13 +152,24 @@ def scan(roots: Iterable[Path], secrets: dict[str, str]) -> list[Finding]:
     return findings
 
 
+def _serve_stdin() -> int:
+    """The child side of `scan`: a request on stdin, the findings as JSON on stdout."""
+    request = json.loads(sys.stdin.read())
+    found = _scan_here([Path(r) for r in request["roots"]], request["secrets"])
+    json.dump([{"path": str(f.path), "what": f.what, "offset": f.offset} for f in found], sys.stdout)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.connections.secret_scan", description=__doc__)
     parser.add_argument("paths", nargs="*", type=Path)
     parser.add_argument(
         "--database-url", action="append", default=[], help="a CRM database to take tokens from"
     )
+    parser.add_argument("--scan-stdin", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.scan_stdin:
+        return _serve_stdin()
     keys = os.environ.get("XERO_CRM_FERNET_KEY", "")
     urls = args.database_url or [
         u
