@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.push.conftest import add_customer, add_order, add_product
+from xero_crm_sync.push import orders
 from xero_crm_sync.push.orders import confirm_order, process_outbox, void_order
 from xero_crm_sync.settings import get_settings
 from xero_crm_sync.xero_client import RetryPolicy, XeroUnavailable
@@ -72,8 +73,13 @@ def _run_until_done(pipeline: Any, faults: bool) -> int:
 
 
 @pytest.mark.parametrize("faults", [False, True], ids=["fault-free", "lost-answers-past-the-key-window"])
-def test_lost_answers_retried_after_the_key_window_create_once(direct_pipeline: Any, faults: bool) -> None:
+def test_lost_answers_retried_after_the_key_window_create_once(
+    direct_pipeline: Any, faults: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pipeline = direct_pipeline
+    # A failed attempt leaves its batch persisted and unsent; to the retry it looks like another push's batch in
+    # flight, which an order waits for (bounded; the last test here proves the wait). Not the subject here.
+    monkeypatch.setattr(orders, "IN_FLIGHT_WAIT_SECONDS", 0.5)
     order = _order(pipeline)
     if faults:
         # Xero writes each one, then the connection drops before its answer reaches us.

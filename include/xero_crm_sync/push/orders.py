@@ -303,12 +303,13 @@ _IN_FLIGHT = text(
 )
 
 
-def _others_push_landed(engine: Engine, order: Any, timeout: float = IN_FLIGHT_WAIT_SECONDS) -> bool:
+def _others_push_landed(engine: Engine, order: Any, timeout: float | None = None) -> bool:
     """Wait until no push beside this one (xero_push, xero_crm_changes) is sending the order's customer or products.
 
     Such records are left out of this push's diff (the batch that holds them owns them), so pushing them here would
-    do nothing and the order would fail as if its customer could not be created. True once none is in flight."""
-    deadline = time.monotonic() + timeout
+    do nothing and the order would fail as if its customer could not be created. True once none is in flight.
+    The bound is read at call time (`IN_FLIGHT_WAIT_SECONDS`), so a deployment or a test can change it."""
+    deadline = time.monotonic() + (IN_FLIGHT_WAIT_SECONDS if timeout is None else timeout)
     while True:
         with engine.connect() as conn:
             busy = conn.execute(_IN_FLIGHT, {"ledger": order.sales_ledger_id, "order": order.id}).scalar()
