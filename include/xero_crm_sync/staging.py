@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -36,7 +36,6 @@ from sqlalchemy import (
     Numeric,
     Table,
     Text,
-    insert,
 )
 from sqlalchemy.dialects import postgresql
 
@@ -356,9 +355,14 @@ def _stage_lines(
 # --- writing (the database edge) ----------------------------------------------------------------------------
 
 
+def _written_columns(table: Table) -> list[str]:
+    """The columns a staging write supplies (the id and the validation status take their defaults)."""
+    return [c.name for c in table.columns if c.name != "stg_id" and c.name != "validation_status"]
+
+
 def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """PostgreSQL: COPY FROM STDIN (binary-safe text protocol), an order of magnitude faster than INSERTs."""
-    columns = [c.name for c in table.columns if c.name != "stg_id" and c.name != "validation_status"]
+    columns = _written_columns(table)
     dbapi = conn.connection.driver_connection
     column_list = ", ".join(f'"{c}"' for c in columns)
     with dbapi.cursor() as cur, cur.copy(f"COPY {table.name} ({column_list}) FROM STDIN") as copy:
@@ -366,15 +370,65 @@ def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> No
             copy.write_row(list(map(row.get, columns)))
 
 
+@dataclass(frozen=True)
+class _InsertPlan:
+    sql: str
+    columns: list[str]
+    converters: list[tuple[int, Any]]  # (position, SQLAlchemy's bind processor for this dialect)
+
+
+_INSERT_PLANS: dict[tuple[str, str], _InsertPlan] = {}
+
+
+def _insert_plan(conn: Connection, table: Table) -> _InsertPlan:
+    """One INSERT per table and dialect, with the bind processors SQLAlchemy itself would apply (datetimes and
+    dates to SQLite's text, Decimals to float, booleans to 0/1), so the rows stored are exactly the same."""
+    key = (table.name, conn.dialect.name)
+    plan = _INSERT_PLANS.get(key)
+    if plan is None:
+        columns = _written_columns(table)
+        converters = []
+        for position, name in enumerate(columns):
+            column_type = table.c[name].type
+            processor = column_type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            if processor is not None:
+                converters.append((position, processor))
+        names = ", ".join(f'"{c}"' for c in columns)
+        marks = ", ".join("?" * len(columns))
+        plan = _INSERT_PLANS[key] = _InsertPlan(
+            f"INSERT INTO {table.name} ({names}) VALUES ({marks})", columns, converters
+        )
+    return plan
+
+
+def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """SQLite: the driver's executemany over plain tuples. Through `Connection.execute` SQLAlchemy spent more CPU
+    on each row's parameters than SQLite spent storing it (issue 13, bench/NOTES.md row 16)."""
+    plan = _insert_plan(conn, table)
+    columns, converters = plan.columns, plan.converters
+
+    def values() -> Iterator[list[Any]]:
+        for row in rows:
+            value = list(map(row.get, columns))
+            for position, convert in converters:
+                if value[position] is not None:
+                    value[position] = convert(value[position])
+            yield value
+
+    if not conn.in_transaction():
+        conn.begin()  # what execute() would autobegin: the caller's commit covers these rows
+    conn.connection.driver_connection.cursor().executemany(plan.sql, values())
+
+
 def write_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
-    """Bulk-append rows to a staging table: COPY on PostgreSQL, executemany on SQLite. Returns the row count."""
+    """Bulk-append rows to a staging table: COPY on PostgreSQL, the driver's executemany on SQLite. Returns the
+    row count."""
     if not rows:
         return 0
     if conn.dialect.name == "postgresql":
         _copy_rows(conn, table, rows)
     else:
-        columns = [c.name for c in table.columns if c.name not in ("stg_id", "validation_status")]
-        conn.execute(insert(table), [{c: row.get(c) for c in columns} for row in rows])
+        _insert_rows(conn, table, rows)
     return len(rows)
 
 

@@ -182,3 +182,49 @@ def test_an_older_run_never_overwrites_a_newer_mirror(crm_url):
         validated.promote(conn, spec, "run-2", 1)
         validated.promote(conn, spec, "run-1", 1)  # a late rerun of the older run
         assert conn.execute(text("SELECT status, last_run_id FROM val_invoices")).one() == ("PAID", "run-2")
+
+
+def test_the_bulk_writers_store_exactly_what_sqlalchemy_core_stores(crm_url):
+    """write_rows bypasses SQLAlchemy's per-row parameter handling (the driver's executemany on SQLite, COPY on
+    PostgreSQL) for speed; every typed value must read back as a Core INSERT of the same row stores it."""
+    from sqlalchemy import insert
+
+    migrate.migrate(crm_url)
+    spec = entity("invoices")
+    records = [
+        invoice(),
+        invoice(
+            InvoiceID="9B7C5F1E-0000-4000-8000-000000000002", Total=1e15, SubTotal=-0.005, Reference=True
+        ),
+        invoice(InvoiceID="9B7C5F1E-0000-4000-8000-000000000003", Reference="naïve \x00 text", Date="bad"),
+        invoice(
+            InvoiceID="9B7C5F1E-0000-4000-8000-000000000004", LineItems=[{"Quantity": "2.5", "Tracking": []}]
+        ),
+        "not an object",
+    ]
+    tables = staging.TABLES[spec.name]
+    pairs = ((tables.staging, "rows"), (tables.line_staging["invoice_lines"], "lines"))
+    with db.begin(crm_url) as conn:
+        staging.write_page(conn, spec, staging.stage_page(spec, records, CTX))
+        core = staging.stage_page(spec, records, staging.RunContext("run-core", 1, CTX.extracted_at))
+        for table, part in pairs:
+            # Core binds a JSONB column's value, where COPY (and SQLite) take the JSON text itself.
+            json_columns = [
+                c.name for c in table.columns if c.type.dialect_impl(conn.dialect).__visit_name__ == "JSONB"
+            ]
+            rows = core.rows if part == "rows" else core.lines["invoice_lines"]
+            conn.execute(
+                insert(table),
+                [{**r, **{c: json.loads(r[c]) for c in json_columns if r[c] is not None}} for r in rows],
+            )
+
+        def stored(table_name: str, run_id: str) -> list[tuple]:
+            rows = conn.execute(
+                text(f"SELECT * FROM {table_name} WHERE run_id = :r ORDER BY stg_id"), {"r": run_id}
+            )
+            return [
+                tuple(v for k, v in row._mapping.items() if k not in ("stg_id", "run_id")) for row in rows
+            ]
+
+        for table, _ in pairs:
+            assert stored(table.name, "run-1") == stored(table.name, "run-core") != []
