@@ -209,6 +209,20 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return lines
 
 
+def _merged_runs(document: dict[str, Any]) -> list[str]:
+    """A merged report's rows come from several runs (the line above describes the last one): name them all."""
+    runs = document.get("merged_from") or []
+    if len(runs) < 2:
+        return []
+    return [
+        "",
+        f"Merged from {len(runs)} runs (`--merge`); each scenario's rows come from one of them, so compare wall times",
+        "within a scenario only:",
+        "",
+        *(f"- `{run}`" for run in runs),
+    ]
+
+
 def render_markdown(document: dict[str, Any], notes: str = "") -> str:
     results = document["results"]
     machine = document["machine"]
@@ -226,6 +240,7 @@ def render_markdown(document: dict[str, Any], notes: str = "") -> str:
             f"{r['contacts']:,}: {r['repeats']}x" for r in results if r["database"] == results[0]["database"]
         )
         + " (medians shown).",
+        *_merged_runs(document),
         "",
         "How to read: every timing is `wall / CPU` seconds of the pipeline's own process. The sandbox runs in its",
         "own process with its limits off; its CPU is the *sandbox CPU* column, never ours. Extract reads pages ahead",

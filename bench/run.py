@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         merged = {
             **documents[-1],
             "command": " + ".join(d["command"] for d in documents),
+            # Each run's own command, so the report can say that its rows come from different runs.
+            "merged_from": [c for d in documents for c in d.get("merged_from") or d["command"].split(" + ")],
             "bench_seconds": round(sum(d["bench_seconds"] for d in documents), 1),
             "results": results,
             "targets": report.check_targets(results),
