@@ -110,6 +110,24 @@ def test_the_report_has_a_table_per_database_and_says_what_was_missed():
     assert text.rstrip().endswith("hand-written")
 
 
+def test_a_merged_report_names_the_runs_its_rows_come_from():
+    results = report.aggregate([scenario(1000, "sqlite")])
+    document = {
+        "generated_at": "now",
+        "machine": {"cpus": 2, "platform": "linux", "python": "3.11", "load_before": "1", "load_after": "2"},
+        "results": results,
+        "targets": report.check_targets(results),
+    }
+    assert "Merged from" not in report.render_markdown(document)
+    merged = {
+        **document,
+        "merged_from": ["python -m bench.run --sizes 1000", "python -m bench.run --sizes 100000"],
+    }
+    text = report.render_markdown(merged)
+    assert "Merged from 2 runs" in text
+    assert "- `python -m bench.run --sizes 100000`" in text
+
+
 def test_stages_are_split_by_wrapping_and_the_originals_come_back():
     from xero_crm_sync import staging
 
