@@ -308,7 +308,7 @@ def _others_push_landed(engine: Engine, order: Any, timeout: float | None = None
 
     Such records are left out of this push's diff (the batch that holds them owns them), so pushing them here would
     do nothing and the order would fail as if its customer could not be created. True once none is in flight.
-    The bound is read at call time (`IN_FLIGHT_WAIT_SECONDS`), so a deployment or a test can change it."""
+    The bound (`IN_FLIGHT_WAIT_SECONDS`) is read at each call, so a test can shorten it."""
     deadline = time.monotonic() + (IN_FLIGHT_WAIT_SECONDS if timeout is None else timeout)
     while True:
         with engine.connect() as conn:
