@@ -41,6 +41,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+STOP_GRACE_SECONDS = 8.0
+
+
 class LiveAirflow:
     """Airflow's components as processes on a throwaway AIRFLOW_HOME, for a pipeline built on `sandbox`."""
 
@@ -144,11 +147,18 @@ class LiveAirflow:
                 os.killpg(proc.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
+        # One grace period for all of them, then SIGKILL: a component still busy after it (the teardown took 33 s
+        # when each had its own 30 s) has nothing left to save in a throwaway Airflow home.
+        deadline = time.monotonic() + STOP_GRACE_SECONDS
         for proc in self.procs:
             try:
-                proc.wait(30)
+                proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                proc.wait(10)
         shutil.rmtree(self.home, ignore_errors=True)
 
     def __enter__(self) -> LiveAirflow:
