@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     for url in urls:
         if keys:
             secrets.update({f"{url.split('/')[-1]}: {k}": v for k, v in database_secrets(url, keys).items()})
-    findings = scan(roots, secrets)
+    findings = _scan_here(roots, secrets)  # this CLI is its own process: no lock of a caller to drop
     print(
         f"secret scan: {len(secrets)} known secrets and Xero JWTs, {sum(1 for _ in files_under(roots))} files "
         f"under {', '.join(str(r) for r in roots)}: {len(findings)} finding(s)"
