@@ -137,3 +137,34 @@ def test_http_and_oauth_debug_logs_stay_off():
             assert not logging.getLogger(name).isEnabledFor(logging.DEBUG)
     finally:
         root.setLevel(before)
+
+
+def test_scanning_a_database_this_process_holds_locked_leaves_its_lock_in_place(tmp_path):
+    """SQLite's locks belong to the process and closing any descriptor of the file drops them all: a scan that read
+    Airflow's live database in the test process let the next writer beside it corrupt the file."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.connections import secret_scan
+
+    path = tmp_path / "live.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")  # this process writes: nobody else may
+    try:
+        assert secret_scan.scan([tmp_path], {"a secret": "not-in-there-at-all"}) == []
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                f"import sqlite3; sqlite3.connect({str(path)!r}, timeout=0).execute('INSERT INTO t VALUES (1)').connection.commit()",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert other.returncode != 0 and "locked" in other.stderr  # still held after the scan
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
