@@ -12,7 +12,7 @@ import os
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -51,31 +51,76 @@ def _pg_available() -> bool:
 PG_AVAILABLE = _pg_available()
 
 
-def _missing_services(items: list[pytest.Item]) -> list[str]:
-    """The services the selected tests need that this machine does not answer on."""
+def _missing_services(needs: Callable[[str], bool]) -> list[str]:
+    """The services that tests carrying a marker `needs(marker)` says are selected need, and that this machine does
+    not answer on."""
     missing = []
-    if not PG_AVAILABLE and any(item.get_closest_marker("postgres") for item in items):
+    if needs("postgres") and not PG_AVAILABLE:
         missing.append(
             f"PostgreSQL at {PG_ADMIN_URL} (point TEST_POSTGRES_URL at a server where the user may CREATE DATABASE)"
         )
-    if any(item.get_closest_marker("celery") for item in items):
+    if needs("celery"):
         from tests.scale.airflow_cluster import REDIS_HOST, REDIS_PORT, redis_available
 
         if not redis_available():
             missing.append(f"Redis at {REDIS_HOST}:{REDIS_PORT} (the Celery test's broker)")
-    if any(item.get_closest_marker("browser") for item in items) and not Path("/usr/bin/chromium").exists():
+    if needs("browser") and not Path("/usr/bin/chromium").exists():
         missing.append("Debian's Chromium at /usr/bin/chromium (`make browser` installs it)")
     return missing
+
+
+def _stop_when_missing(missing: list[str]) -> None:
+    if missing:
+        pytest.exit(
+            "make test needs services that are not reachable:\n  - " + "\n  - ".join(missing), returncode=4
+        )
+
+
+def _runs_in_parallel(config: pytest.Config) -> tuple[bool, bool]:
+    """(this process is a pytest-xdist controller, this process is one of its workers)."""
+    worker = hasattr(config, "workerinput")
+    return bool(getattr(config.option, "numprocesses", None)) and not worker, worker
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test` runs `-n 2`) the workers collect, and a worker that stops the session only
+    crashes with the reason lost. So the controller checks before any worker starts, by the -m expression: a
+    service is needed unless -m deselects every test marked for it (-k and paths are not considered)."""
+    controller, _ = _runs_in_parallel(config)
+    if controller:
+        from _pytest.mark.expression import Expression
+
+        markexpr = config.option.markexpr
+        selected = Expression.compile(markexpr) if markexpr else None
+
+        def needs(marker: str) -> bool:
+            return selected is None or selected.evaluate(
+                lambda name, /, **kwargs: name == marker and not kwargs
+            )
+
+        _stop_when_missing(_missing_services(needs))
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     """A missing service stops the session with a message instead of turning its tests into skips that pass
     unnoticed. To run without one on purpose, deselect its tests: `-m "not postgres"` (or celery, browser)."""
-    missing = _missing_services(session.items)  # what is left after -m / -k deselection
-    if missing:
-        pytest.exit(
-            "make test needs services that are not reachable:\n  - " + "\n  - ".join(missing), returncode=4
-        )
+    if any(_runs_in_parallel(session.config)):
+        return  # the controller checked in pytest_configure
+    items = session.items  # what is left after -m / -k deselection
+    _stop_when_missing(
+        _missing_services(lambda marker: any(item.get_closest_marker(marker) for item in items))
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with a test marked `slow` run first (stable otherwise): with two workers taking one file at a time, a
+    minute-long file started last leaves one worker idle at the end (the longest first evens out the finish)."""
+
+    def heavy_first(item: pytest.Item) -> int:
+        return 0 if item.path in slow_files else 1
+
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=heavy_first)
 
 
 def create_pg_database(prefix: str = "xcs") -> str:

@@ -16,6 +16,8 @@ from tests.chaos.conftest import SCENARIO
 from tests.chaos.world import sqlite_url
 from tests.conftest import create_pg_database, drop_pg_database
 
+pytestmark = pytest.mark.slow  # scheduled first (tests/conftest.py)
+
 CRASH_SEED = 2026  # the random points; printed with each case's name
 
 

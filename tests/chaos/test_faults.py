@@ -14,6 +14,8 @@ from tests.chaos import faults
 from tests.chaos.conftest import SCENARIO
 from tests.chaos.world import sqlite_url
 
+pytestmark = pytest.mark.slow  # scheduled first (tests/conftest.py)
+
 # Several seeds (two of them once ended with a difference); a failure names its seed: reproduce with
 # `python -m tests.chaos.report --quick --seed N`.
 FAULT_SEEDS = (8, 49345, 1001)

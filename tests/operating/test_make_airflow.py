@@ -20,6 +20,8 @@ import pytest
 from tests.scale.airflow_cluster import free_port
 from xero_crm_sync.settings import PROJECT_ROOT
 
+pytestmark = pytest.mark.slow  # scheduled first (tests/conftest.py)
+
 DAG_IDS = {"xero_import", "xero_push", "xero_order_invoices", "xero_connection_health"}
 
 

@@ -13,6 +13,8 @@ from tests.ui.smtp import SmtpServer, free_port
 from xero_crm_sync import db, mail, migrate
 from xero_crm_sync.connections import utcnow
 
+pytestmark = pytest.mark.slow  # scheduled first (tests/conftest.py)
+
 
 @pytest.fixture
 def smtp():

@@ -4,10 +4,13 @@ a viewer may read but not act, an admin's retry reaches the database, and the pl
 from __future__ import annotations
 
 import httpx
+import pytest
 from sqlalchemy import text
 
 from tests.ui.conftest import ApiServer
 from tests.ui.seed import COMPANY, PRIMARY, SECONDARY
+
+pytestmark = pytest.mark.slow  # scheduled first (tests/conftest.py)
 
 
 def _status(server: ApiServer, error_id: int) -> str:

@@ -16,7 +16,7 @@ from tests.ui.real_runs import MANAGER, MANAGER_EMAIL
 from tests.ui.seed import EXPORT_ACTION, PRIMARY, RECONNECT_REASON, SECONDARY, XERO_MESSAGE
 from xero_crm_sync import status
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
