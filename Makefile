@@ -64,7 +64,7 @@ run: install .env
 	$(BIN)/python -m tests.connections.secret_scan
 
 # Two workers (pytest-xdist), one test file each at a time: most tests wait on real Airflow processes, servers and
-# Xero's pacing rather than on the CPU, so the suite takes about 12 minutes instead of 19 on two cores.
+# Xero's pacing rather than on the CPU, so the suite takes about 10 minutes instead of 19 on two cores.
 # `make test TEST_WORKERS=0` runs it in one process.
 TEST_WORKERS ?= 2
 test: install .env browser
