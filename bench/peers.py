@@ -2,6 +2,7 @@
 
     python -m bench.peers --contacts 2500 --who ours,tap-xero          # the peers table
     python -m bench.peers --contacts 100000 --who ours --database postgresql   # target 1: a paced first sync
+    python -m bench.peers --contacts 100000 --who ours --timeline /tmp/ours.txt  # ... and where its time goes
 
 The sandbox runs with Xero's limits on (60 calls a minute and 5 at once per organisation: the limits page,
 https://developer.xero.com/documentation/guides/oauth2/limits). Calls and 429s are the sandbox's own counts
@@ -45,7 +46,9 @@ def _totals(sandbox: Any, tenant_id: str) -> dict[str, int]:
     return {"calls": int(totals.get("calls", 0)), "rate_limited": int(totals.get("rate_limited", 0))}
 
 
-def run_ours(sandbox: Any, contacts: int, database: str, scratch: Path) -> dict[str, Any]:
+def run_ours(
+    sandbox: Any, contacts: int, database: str, scratch: Path, timeline: Path | None = None
+) -> dict[str, Any]:
     from bench.databases import fresh_database
     from bench.scenario import Scenario
 
@@ -56,18 +59,26 @@ def run_ours(sandbox: Any, contacts: int, database: str, scratch: Path) -> dict[
         sandbox.admin.reset_counters(tenant_id)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
         started = time.perf_counter()
-        done = subprocess.run(
+        # Each line our process prints, stamped with the seconds since it started: where the time past the
+        # pacing floor goes (the last call, the last validation, the load).
+        stamped: list[str] = []
+        with subprocess.Popen(
             [sys.executable, "-m", "xero_crm_sync", "import", "--full", "--run-id", "peers-full"],
             cwd=ROOT,
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
-            timeout=3600,
-            check=False,
-        )
+        ) as process:
+            assert process.stdout is not None
+            for line in process.stdout:
+                stamped.append(f"{time.perf_counter() - started:8.1f}  {line.rstrip()}")
+            returncode = process.wait(timeout=3600)
         seconds = time.perf_counter() - started
-        if done.returncode != 0:
-            raise RuntimeError(f"our import failed: {done.stderr[-3000:]}")
+        if timeline is not None:
+            timeline.write_text("\n".join(stamped) + "\n", encoding="utf-8")
+        if returncode != 0:
+            raise RuntimeError("our import failed:\n" + "\n".join(stamped[-40:]))
         counts = _totals(sandbox, tenant_id)
         from sqlalchemy import text
 
@@ -133,6 +144,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--who", default="ours,tap-xero", help="ours, tap-xero (comma-separated)")
     parser.add_argument("--database", default="sqlite", choices=("sqlite", "postgresql"))
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--timeline",
+        type=Path,
+        help="write our import's output here, each line stamped with its elapsed seconds",
+    )
     args = parser.parse_args(argv)
     # The pipeline refuses to run without a key for secrets at rest; the benchmark's secrets are throwaway.
     os.environ.setdefault("XERO_CRM_FERNET_KEY", base64.urlsafe_b64encode(os.urandom(32)).decode())
@@ -151,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                 startup_timeout=900,  # generating 100,000 contacts takes minutes on shared cores
             ) as sandbox:
                 if peer == "ours":
-                    entry = run_ours(sandbox, args.contacts, args.database, Path(scratch))
+                    entry = run_ours(sandbox, args.contacts, args.database, Path(scratch), args.timeline)
                 elif peer == "tap-xero":
                     entry = run_tap(sandbox, args.contacts, Path(scratch) / "tap")
                 else:
