@@ -9,7 +9,9 @@ For each active Xero connection (dynamic task mapping, one mapped task per organ
 2. **validate**: Great Expectations suites per entity; failing records go to `quarantined_record` with their
    reasons, the rest into the `val_*` mirror;
 3. **load**: the set-based SQL steps in `sql/transform/` into the CRM tables, then the watermarks move, in the
-   same transaction.
+   same transaction. Extract already validated each entity while the next was read, and committed the steps
+   whose entities were all read (up to the purchase order lines) while the payments were read: Xero's pacing
+   hides that work. The load runs the rest; watermarks move only here.
 
 Connections that need a reconnect are skipped with a message in `list_connections`; scheduled runs also skip a
 connection until its operating company's sync interval (setting S9) has elapsed. A spent daily API limit

@@ -16,8 +16,9 @@ A primary connection runs every step; a secondary connection only enriches exist
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -71,6 +72,58 @@ class Step:
     run: Callable[[Connection, ImportContext], int]
     when: Callable[[ImportContext], bool] = lambda ctx: True
     source: str = ""  # the SQL file or the Python function, for docs and logs
+    # The entities whose staged or mirrored rows the step reads (None: any of them). A step may run ahead of the
+    # load, while later entities are still being read, once these are settled (`ready_ahead`).
+    reads: frozenset[str] | None = None
+
+
+# --- which entities a step reads ----------------------------------------------------------------------------
+
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
+_VIEW_DEFINITION = re.compile(
+    r"CREATE\s+VIEW\s+(\w+)\s+AS(.*?)(?=CREATE\s+VIEW|\Z)", re.IGNORECASE | re.DOTALL
+)
+# Every staging and mirror table, record and line, -> the entity it belongs to.
+_ENTITY_OF_TABLE = {
+    table_name: entity.name
+    for entity in ENTITIES
+    for table_name in (
+        entity.staging_table,
+        entity.validated_table,
+        *(lines.staging_table for lines in entity.lines),
+        *(lines.validated_table for lines in entity.lines),
+    )
+}
+
+
+def _view_reads() -> dict[str, frozenset[str]]:
+    """The entities each view of sql/views/ reads, through the views it reads too."""
+    bodies = {
+        name.lower(): set(_IDENTIFIER.findall(body.lower()))
+        for path in sorted((db.SQL_DIR / "views").glob("*.sql"))
+        for name, body in _VIEW_DEFINITION.findall(db.read_sql(path))
+    }
+    reads = {
+        name: {_ENTITY_OF_TABLE[w] for w in words if w in _ENTITY_OF_TABLE} for name, words in bodies.items()
+    }
+    for _ in bodies:  # views over views: propagate until nothing changes (at most one round per view)
+        for name, words in bodies.items():
+            for other in words & bodies.keys() - {name}:
+                reads[name] |= reads[other]
+    return {name: frozenset(found) for name, found in reads.items()}
+
+
+_VIEW_READS = _view_reads()
+
+
+def entities_read(sql: str) -> frozenset[str]:
+    """The entities whose staging or mirror tables `sql` names, directly or through a view. A name in a comment
+    counts too: reading too much only keeps a step from running ahead, never makes it run too early."""
+    words = set(_IDENTIFIER.findall(sql.lower()))
+    found = {_ENTITY_OF_TABLE[w] for w in words if w in _ENTITY_OF_TABLE}
+    for view in words & _VIEW_READS.keys():
+        found |= _VIEW_READS[view]
+    return frozenset(found)
 
 
 def _run_and_refresh(conn: Connection, counts: list[int], written: list[str]) -> int:
@@ -88,12 +141,13 @@ def sql_step(
     directory: Path = TRANSFORM_DIR,
 ) -> Step:
     path = directory / filename
-    written = db.tables_written(db.read_sql(path))
+    sql = db.read_sql(path)
+    written = db.tables_written(sql)
 
     def run(conn: Connection, ctx: ImportContext) -> int:
         return _run_and_refresh(conn, db.run_sql_file(conn, path, ctx.params(conn.dialect.name)), written)
 
-    return Step(name, run, when or (lambda ctx: True), f"sql/{directory.name}/{filename}")
+    return Step(name, run, when or (lambda ctx: True), f"sql/{directory.name}/{filename}", entities_read(sql))
 
 
 # --- the document lines template ---------------------------------------------------------------------------
@@ -142,7 +196,7 @@ def document_lines_step(entity: Entity, lines: Lines) -> Step:
         counts = db.run_sql(conn, sql, ctx.params(conn.dialect.name), source=source)
         return _run_and_refresh(conn, counts, written)
 
-    return Step(f"{lines.crm_line_table}s", run, source=source)
+    return Step(f"{lines.crm_line_table}s", run, source=source, reads=entities_read(sql))
 
 
 # --- Python steps ------------------------------------------------------------------------------------------
@@ -375,10 +429,11 @@ adopt_imported_products = _adopt("product")
 # lines, payments before the payment status). A step is named after its file, without the number and the leading
 # verb; these three keep the names they always had, because the names are the keys of the counts each run records
 # (`sync_run.counts`, shown by `summary` and the status page).
+HISTORY = "history"  # the last step of every load, and of every load ahead: the history of what it wrote
 _STEP_NAMES = {
     "030_classify_contacts_from_transactions.sql": "roles_from_transactions",
     "140_notify_overdue_invoices.sql": "overdue_notifications",
-    "900_record_import_history.sql": "history",
+    "900_record_import_history.sql": HISTORY,
 }
 _NAME_VERBS = ("upsert_", "create_", "record_", "update_")
 _WHEN: dict[str, Callable[[ImportContext], bool]] = {
@@ -390,11 +445,16 @@ _PYTHON_STEPS_BEFORE: dict[str, tuple[Step, ...]] = {
     # I12 links contacts to existing ledgers once 030 has given them their roles, before 035 records the ambiguous
     # matches it found and 040 creates ledgers for the contacts it did not link.
     "035_record_ambiguous_matches.sql": (
-        Step("link_existing_ledgers", link_existing_ledgers, source="transform.link_existing_ledgers"),
+        Step(
+            "link_existing_ledgers",
+            link_existing_ledgers,
+            source="transform.link_existing_ledgers",
+            reads=frozenset({"contacts"}),
+        ),
     ),
     # S2 classifies the ledgers 040 just wrote before 060 decides which customers get missing records (S5: B2C).
     "060_create_missing_customer_records.sql": (
-        Step("classify_b2c", classify_b2c, source="transform.classify_b2c"),
+        Step("classify_b2c", classify_b2c, source="transform.classify_b2c", reads=frozenset({"contacts"})),
     ),
     # The echo rule (echo.py): what this load wrote into customers and products is what Xero holds, so it is
     # recorded as pushed. Otherwise a change Xero made and then undid (a contact archived, then restored) would
@@ -402,9 +462,17 @@ _PYTHON_STEPS_BEFORE: dict[str, tuple[Step, ...]] = {
     # runs after every step that writes them, before the history of the run.
     "900_record_import_history.sql": (
         Step(
-            "adopt_imported_customers", adopt_imported_customers, source=echo.ADOPT_SQL["sales_ledger"].name
+            "adopt_imported_customers",
+            adopt_imported_customers,
+            source=echo.ADOPT_SQL["sales_ledger"].name,
+            reads=entities_read(db.read_sql(echo.ADOPT_SQL["sales_ledger"])),
         ),
-        Step("adopt_imported_products", adopt_imported_products, source=echo.ADOPT_SQL["product"].name),
+        Step(
+            "adopt_imported_products",
+            adopt_imported_products,
+            source=echo.ADOPT_SQL["product"].name,
+            reads=entities_read(db.read_sql(echo.ADOPT_SQL["product"])),
+        ),
     ),
 }
 
@@ -451,7 +519,7 @@ PRIMARY_STEPS: tuple[Step, ...] = primary_steps()
 
 SECONDARY_STEPS: tuple[Step, ...] = (
     Step("enrich_from_secondary", enrich_from_secondary, source="transform.enrich_from_secondary"),
-    sql_step("history", "900_record_import_history.sql"),
+    sql_step(HISTORY, "900_record_import_history.sql"),
 )
 
 
@@ -485,16 +553,76 @@ def load_context(
 
 
 def run_import(
-    conn: Connection, *, run_id: str, connection_id: int, now: datetime, full: bool
+    conn: Connection,
+    *,
+    run_id: str,
+    connection_id: int,
+    now: datetime,
+    full: bool,
+    done: Collection[str] = (),
 ) -> dict[str, int]:
     """Transform and load this run's validated Xero records into the CRM; returns the rows each step wrote.
 
     `full` is recorded in the context; the steps need no special case for it because a full run promotes every
-    record into val_* with this run id. Runs in the caller's transaction.
+    record into val_* with this run id. `done`: the steps `load_ahead` already committed for this run (skipped;
+    the history still records what the rest writes). Runs in the caller's transaction.
     """
     ctx = load_context(conn, run_id=run_id, connection_id=connection_id, now=now, full=full)
+    return _run_steps(conn, ctx, [s for s in steps_for(ctx.role) if s.name not in done or s.name == HISTORY])
+
+
+def ready_ahead(steps: Iterable[Step], settled: Collection[str]) -> list[Step]:
+    """The leading steps (history aside) that read only `settled` entities: their inputs are final for the run, so
+    they write now what they would write at the end. Leading only: a later step may read what an earlier wrote."""
+    ready: list[Step] = []
+    for step in steps:
+        if step.name == HISTORY or step.reads is None or not step.reads <= set(settled):
+            break
+        ready.append(step)
+    return ready
+
+
+def load_ahead(
+    conn: Connection,
+    *,
+    run_id: str,
+    connection_id: int,
+    now: datetime,
+    full: bool,
+    settled: Collection[str],
+    done: Collection[str] = (),
+) -> dict[str, int]:
+    """Issue 13: while the run's last entities are still being read, run the load steps whose entities are
+    settled (read and validated, or not read this run) and not `done`, then the history of what they wrote; {}
+    when there is none (and always for a secondary connection, whose one step reads contacts only at the end).
+
+    In the caller's transaction, which commits without moving any watermark: a crash before the load re-reads the
+    same records and the steps rewrite nothing (each is idempotent); the load then skips them (`run_import`'s
+    `done`) and moves the watermarks with the rest. Xero's pacing hides this work (at 100,000 contacts, the
+    steps up to the purchase order lines run while the payments are read)."""
+    ctx = load_context(conn, run_id=run_id, connection_id=connection_id, now=now, full=full)
+    if ctx.role != "primary":
+        return {}
+    steps = [s for s in ready_ahead(PRIMARY_STEPS, settled) if s.name not in done]
+    if not steps:
+        return {}
+    history = next(s for s in PRIMARY_STEPS if s.name == HISTORY)
+    return _run_steps(conn, ctx, [*steps, history])
+
+
+def merge_counts(ahead: dict[str, int], rest: dict[str, int]) -> dict[str, int]:
+    """The counts of a load that ran partly ahead: every step once, in step order (ahead ones lead), the history
+    summed over both."""
+    merged = {name: count for name, count in ahead.items() if name != HISTORY}
+    merged.update({name: count for name, count in rest.items() if name != HISTORY})
+    if HISTORY in ahead or HISTORY in rest:
+        merged[HISTORY] = ahead.get(HISTORY, 0) + rest.get(HISTORY, 0)
+    return merged
+
+
+def _run_steps(conn: Connection, ctx: ImportContext, steps: Iterable[Step]) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for step in steps_for(ctx.role):
+    for step in steps:
         if not step.when(ctx):
             counts[step.name] = 0
             continue

@@ -57,6 +57,19 @@ def test_a_kill_right_after_xero_answered_an_order_records_what_an_uninterrupted
     _assert_recovered(crashes.run_case(case, SCENARIO, sqlite_url(tmp_path, "answered"), reference))
 
 
+@pytest.mark.parametrize("recovery", ["retry", "new run"])
+@pytest.mark.parametrize("stage", ["import-1", "import-2"])  # the first sync, an incremental run
+def test_an_extract_killed_after_loading_ahead_recovers(reference, tmp_path: Path, stage: str, recovery: str):
+    """Killed after the load steps of the entities already read committed (invoices in the CRM), before the last
+    entity was read and before any watermark moved: the retried extract or the new run re-reads, the steps rewrite
+    nothing, and the load completes the rest."""
+    points = reference.points[(stage, "extract")]
+    assert "load_ahead.committed" in points
+    hit = points.count("load_ahead.committed")  # the last one: the most committed ahead of the load
+    case = crashes.Case(stage, "extract", "load_ahead.committed", hit, recovery)
+    _assert_recovered(crashes.run_case(case, SCENARIO, sqlite_url(tmp_path, "ahead"), reference))
+
+
 @pytest.mark.postgres
 def test_a_load_killed_mid_transaction_on_postgresql_recovers(reference):
     """PostgreSQL rolls back the dead connection's transaction; the identity values it spent stay spent."""

@@ -1,10 +1,17 @@
 """Issue 13: extract validates each entity as soon as it is read, while the next entity is being read, and the
-validate step passes those verdicts on instead of validating again."""
+validate step passes those verdicts on instead of validating again; the load steps whose entities are all read
+and validated commit while the rest is read (load ahead), and the load step runs only the others."""
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.state import crm_state
 from tests.e2e.conftest import build_pipeline
-from xero_crm_sync import crashpoints, import_run
+from xero_crm_sync import crashpoints, import_run, transform
 
 
 def test_each_entity_is_validated_before_the_next_one_is_staged(make_sandbox, crm_db):
@@ -28,3 +35,60 @@ def test_each_entity_is_validated_before_the_next_one_is_staged(make_sandbox, cr
         reports = import_run.validate(pipeline.engine, result)
     assert "validate.entity" not in seen  # nothing validated twice
     assert reports["entities"]["contacts"] == entities["contacts"]["validated"]
+
+
+def _import(pipeline, run_id: str) -> dict:
+    info = pipeline.store.get(pipeline.connections["primary"])
+    extracted = import_run.extract(pipeline.engine, pipeline.store, info, run_id, full=True).as_dict()
+    import_run.validate(pipeline.engine, extracted)
+    return import_run.load(pipeline.engine, extracted, full=True)
+
+
+def _history(pipeline, run_id: str) -> Counter:
+    rows = pipeline.rows(
+        "SELECT record_type, record_id, operation FROM sync_history WHERE run_id = :r AND direction = 'import'",
+        r=run_id,
+    )
+    return Counter((r["record_type"], r["record_id"], r["operation"]) for r in rows)
+
+
+def test_the_load_steps_of_entities_already_read_commit_while_the_payments_are_read(
+    make_sandbox, crm_db, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    sandbox = make_sandbox(seed=3, contacts=30, tenants=1)
+    pipeline = build_pipeline(crm_db, sandbox)
+    info = pipeline.store.get(pipeline.connections["primary"])
+    with crashpoints.observe() as seen:
+        extracted = import_run.extract(pipeline.engine, pipeline.store, info, "ahead", full=True).as_dict()
+    # Committed during extract (on PostgreSQL in a thread, while the payments are staged), with every step up to
+    # the purchase order lines.
+    assert "load_ahead.committed" in seen
+    ahead = [name for name in extracted["loaded_ahead"] if name != transform.HISTORY]
+    assert "sales_invoice_lines" in ahead and "purchase_order_lines" in ahead
+    assert "payments" not in ahead and "payment_status" not in ahead
+    # What a user sees in between: the invoices are in the CRM, no payment yet, and no watermark has moved (a
+    # crash now re-reads everything; the steps rewrite nothing).
+    assert pipeline.scalar("SELECT COUNT(*) FROM sales_invoice") > 0
+    assert pipeline.scalar("SELECT COUNT(*) FROM payment") == 0
+    assert pipeline.scalar("SELECT COUNT(*) FROM sync_watermark WHERE connection_id = :c", c=info.id) == 0
+
+    import_run.validate(pipeline.engine, extracted)
+    with crashpoints.observe() as seen:
+        loaded = import_run.load(pipeline.engine, extracted, full=True)
+    # The load ran only the other steps (and the history), and reports every step once, in order.
+    assert seen.count("load.step") == len(transform.PRIMARY_STEPS) - len(ahead)
+    assert list(loaded["counts"]) == [s.name for s in transform.PRIMARY_STEPS]
+    assert pipeline.scalar("SELECT COUNT(*) FROM payment") == loaded["counts"]["payments"] > 0
+    assert pipeline.scalar("SELECT COUNT(*) FROM sync_watermark WHERE connection_id = :c", c=info.id) > 0
+    history = _history(pipeline, "ahead")
+    assert sum(history.values()) == loaded["counts"]["history"]
+    assert max(history.values()) == 1  # one history row per record and run
+
+    # The same CRM and the same history as a load in one piece (no load ahead) of the same organisation.
+    whole = build_pipeline(f"sqlite:///{tmp_path / 'whole.db'}", sandbox)
+    monkeypatch.setattr(import_run, "load_ahead", lambda *args, **kwargs: None)
+    _import(whole, "whole")
+    assert crm_state(pipeline.engine, {}) == crm_state(whole.engine, {})
+    assert Counter((t, op) for t, _, op in _history(pipeline, "ahead")) == Counter(
+        (t, op) for t, _, op in _history(whole, "whole")
+    )

@@ -80,3 +80,28 @@ def test_lines_whose_documents_no_step_writes_stop_the_import_from_starting(tmp_
     (tmp_path / "010_upsert_something.sql").write_text("UPDATE product SET name = name WHERE id = 0;\n")
     with pytest.raises(RuntimeError, match="quote_lines"):
         transform.primary_steps((quotes,), tmp_path, python_steps={})
+
+
+def test_each_step_knows_the_entities_it_reads_from_its_sql_and_the_views_it_names() -> None:
+    reads = {s.name: s.reads for s in transform.PRIMARY_STEPS}
+    assert reads["roles_from_transactions"] == {"contacts", "invoices", "credit_notes", "purchase_orders"}
+    assert reads["sales_invoice_lines"] == {"invoices"}
+    assert reads["payments"] >= {"payments"}
+    assert reads["history"] == frozenset()  # CRM tables only
+    # Through a view (sql/views/020_push_product_fields.sql reads val_items).
+    assert transform.entities_read("SELECT id FROM push_product_mirror") == {"items"}
+    assert transform.entities_read("SELECT 1 FROM sales_invoice") == frozenset()
+
+
+def test_the_steps_that_may_load_ahead_are_the_leading_ones_whose_entities_are_settled() -> None:
+    every = {e.name for e in ENTITIES}
+    ahead = [s.name for s in transform.ready_ahead(transform.PRIMARY_STEPS, every - {"payments"})]
+    assert ahead == EXPECTED_PRIMARY[: EXPECTED_PRIMARY.index("payments")]
+    # Invoices unread: the roles step needs them, so nothing after it runs ahead either (leading steps only).
+    ahead = [s.name for s in transform.ready_ahead(transform.PRIMARY_STEPS, every - {"invoices"})]
+    assert ahead == ["tax_rates", "currencies"]
+    # Everything settled: every step but the history, which each load (ahead or not) runs last.
+    assert [s.name for s in transform.ready_ahead(transform.PRIMARY_STEPS, every)] == EXPECTED_PRIMARY[:-1]
+    # A step that does not say what it reads never runs ahead.
+    unknown = transform.Step("unknown", lambda conn, ctx: 0)
+    assert transform.ready_ahead([transform.PRIMARY_STEPS[0], unknown], every) == [transform.PRIMARY_STEPS[0]]
