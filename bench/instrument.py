@@ -11,6 +11,8 @@ Spans recorded (they never nest):
   line rows written (`clock.counts["line_rows"]`);
 - `validate`: `import_run.validate_entity` (GX suite + promotion of one entity), which extract calls for each
   entity as soon as it is read (while the next one is read) and the validate step for any left over;
+- `load_ahead`: `import_run.load_ahead` (the load steps extract commits while later entities are read; on
+  PostgreSQL on a thread, so this span overlaps staging);
 - `push_diff`: the push's SQL files (`push.sqlfiles.execute` / `fetch`).
 """
 
@@ -55,6 +57,7 @@ def instrumented(clock: StageClock) -> Iterator[StageClock]:
         (staging, "stage_page", "stage"),
         (staging, "write_page", "stage"),
         (import_run, "validate_entity", "validate"),
+        (import_run, "load_ahead", "load_ahead"),
         (sqlfiles, "execute", "push_diff"),
         (sqlfiles, "fetch", "push_diff"),
     ]
