@@ -594,7 +594,7 @@ def load_ahead(
 ) -> dict[str, int]:
     """Issue 13: while the run's last entities are still being read, run the load steps whose entities are
     settled (read and validated, or not read this run) and not `done`, then the history of what they wrote; {}
-    when there is none (and always for a secondary connection, whose one step reads contacts only at the end).
+    when there is none. Always {} for a secondary connection: its load is one small enrichment step.
 
     In the caller's transaction, which commits without moving any watermark: a crash before the load re-reads the
     same records and the steps rewrite nothing (each is idempotent); the load then skips them (`run_import`'s
