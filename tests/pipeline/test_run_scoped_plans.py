@@ -47,3 +47,16 @@ def test_promotion_and_validation_batches_search_the_runs_index_on_sqlite(tmp_pa
             plan = _plan(conn, seen[0], ("r-1", 1))  # as executed: positional parameters
             assert by_run in plan and by_id not in plan, (entity.name, plan)
     engine.dispose()
+
+
+def test_the_product_diff_finds_a_taken_code_by_index_on_sqlite(tmp_path: Path):
+    """The push diff asks, per product it returns, whether a linked product already has its code (any case): an
+    index probe on the lowered code, not a scan of the company's products per row (migration 0280)."""
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    migrate.migrate(url)
+    engine = db.get_engine(url)
+    diff = db.read_sql(db.SQL_DIR / "push" / "050_diff_products.sql").strip().rstrip(";")
+    with engine.connect() as conn:
+        plan = _plan(conn, diff, {"operating_company_id": 1, "connection_id": 1, "order_id": None})
+    engine.dispose()
+    assert "USING INDEX ix_product_code_lower" in plan, plan
