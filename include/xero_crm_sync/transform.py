@@ -26,7 +26,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, column, exists, false, select, table, text, true, update
 
-from xero_crm_sync import db, echo, staging
+from xero_crm_sync import db, echo, migrate, staging
 from xero_crm_sync.company_settings import CompanySettings, get_company_settings
 from xero_crm_sync.crashpoints import crash_point
 from xero_crm_sync.entities import ENTITIES, Entity, Lines
@@ -100,7 +100,7 @@ def _view_reads() -> dict[str, frozenset[str]]:
     """The entities each view of sql/views/ reads, through the views it reads too."""
     bodies = {
         name.lower(): set(_IDENTIFIER.findall(body.lower()))
-        for path in sorted((db.SQL_DIR / "views").glob("*.sql"))
+        for path in migrate.view_files()
         for name, body in _VIEW_DEFINITION.findall(db.read_sql(path))
     }
     reads = {
