@@ -23,6 +23,25 @@ def crm(crm_url_module: str) -> Iterator[tuple[Any, int]]:
     yield prepare_crm(crm_url_module)
 
 
+def test_validation_reads_back_every_column_an_expectation_checks_and_no_other():
+    # What the frame holds besides the entity's checked columns: the staged row's identity and parse errors, and
+    # for documents what `_add_document_checks` computes from the totals and the lines.
+    computed = {"stg_id", "xero_id", "parse_errors", "totals_gap", "lines_gap", "unknown_codes"}
+    for spec in ENTITIES:
+        checked = set(validation.checked_columns(spec))
+        referenced = set()
+        for check in validation.build_checks(spec):
+            kwargs = check.expectation.configuration.kwargs
+            referenced |= {kwargs["column"]} if "column" in kwargs else set(kwargs.get("column_list", ()))
+        assert referenced <= checked | computed, spec.name
+        # Nothing read back for nothing: each checked column is an expectation's or a document total's.
+        totals = (
+            {*validation.DOCUMENT_TOTALS, "line_amount_types"} if validation.document_lines(spec) else set()
+        )
+        assert checked <= referenced | totals | {spec.key_column.name}, spec.name
+    assert len(validation.checked_columns(entity("contacts"))) < len(entity("contacts").columns) / 4
+
+
 def test_every_enumeration_and_required_field_of_the_registry_is_an_expectation():
     for spec in ENTITIES:
         configs = {
