@@ -3,11 +3,16 @@ deleted (I14), and the connection rules of C2 are enforced by the database."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from tests.conftest import _make_db
 from xero_crm_sync import db, migrate
+from xero_crm_sync.entities import ENTITIES
 
 
 def test_migrate_twice_applies_nothing_the_second_time(crm_url):
@@ -30,6 +35,33 @@ def test_a_registry_column_missing_from_an_existing_table_is_added(crm_url):
     assert migrate.migrate(crm_url) == ["add column val_items.is_sold"]
     with db.begin(crm_url) as conn:
         conn.execute(text("SELECT is_sold FROM val_items"))
+
+
+@pytest.fixture
+def postgresql_url(tmp_path: Path) -> Iterator[str]:
+    """PostgreSQL only: TOAST compression is its own (SQLite stores the payload as plain text)."""
+    yield from _make_db("postgresql", tmp_path)
+
+
+@pytest.mark.postgres
+def test_staged_payloads_are_compressed_with_lz4_on_postgresql(postgresql_url):
+    crm_url = postgresql_url
+    migrate.migrate(crm_url)
+    query = text(
+        "SELECT c.relname, a.attcompression FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+        "WHERE a.attname = 'raw' AND c.relname LIKE 'stg\\_%' AND c.relkind = 'r' ORDER BY c.relname"
+    )
+    with db.begin(crm_url) as conn:
+        compression = dict(conn.execute(query).all())
+        # A database staged before this change: its columns have the default (pglz); migrate switches them.
+        conn.execute(text("ALTER TABLE stg_invoices ALTER COLUMN raw SET COMPRESSION pglz"))
+    assert set(compression) == {f"stg_{e.name}" for e in ENTITIES}
+    assert set(compression.values()) == {"l"}
+    assert migrate.migrate(crm_url) == ["compress stg_invoices.raw with lz4"]
+    assert migrate.migrate(crm_url) == []
+    with db.begin(crm_url) as conn:
+        # Rows already staged stay readable; new ones are compressed with lz4.
+        assert dict(conn.execute(query).all()) == compression
 
 
 def test_seed_demo_is_idempotent(crm_url):
