@@ -36,7 +36,7 @@ def normalise_url(url: str) -> str:
 
 
 # SQLite's storage for bulk staging (issue 13, bench/NOTES.md fix 20). 16 KiB pages hold a record's 2-3 KB raw
-# payload in its row instead of an overflow chain (a database of 100,000 contacts is a quarter smaller, and the
+# payload in its row instead of an overflow chain (the replayed staging file was a quarter smaller, and the
 # validation verdict's UPDATE rewrites one page per row instead of a chain), for a new database only: SQLite fixes
 # the page size when the first table is created. And the write-ahead log is copied back into the database every
 # ~128 MiB instead of every 1,000 pages (4 MiB at the old page size), so an index page changed by every staged

@@ -179,9 +179,10 @@ def build_checks(entity: Entity) -> list[Check]:
 
 
 def checked_columns(entity: Entity) -> tuple[str, ...]:
-    """The entity's typed columns that `build_checks` and its reasons read, in registry order: the key, required
-    and enumerated fields (the name among them), UpdatedDateUTC and, for documents, the totals. Validation reads only these
-    back from staging (a contact has 31 columns, its suite checks 5): less to fetch, convert and hold."""
+    """The entity's typed columns that `build_checks` and its reasons read, in registry order: the key, the
+    required and enumerated fields (the name among them), UpdatedDateUTC and, for documents, the totals.
+    Validation reads only these back from staging (a contact has 31 columns, its suite checks 5): less to fetch,
+    convert and hold."""
     wanted = {entity.key_column.name, "updated_date_utc"}
     wanted |= {c.name for c in entity.columns if c.required or c.allowed}
     if document_lines(entity):
