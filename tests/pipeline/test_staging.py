@@ -88,6 +88,23 @@ def test_bad_values_become_reasons_not_crashes():
     assert json.loads(second["parse_errors"]) == ["record: expected an object, got str"]
 
 
+def test_json_columns_are_compact_with_sorted_keys_and_a_lone_surrogate_is_a_reason():
+    tracking = [{"Option": "North", "Name": "Région", "TrackingCategoryID": "t-1"}]
+    unpaired = [{"Name": "bad \ud800 escape"}]
+    page = staging.stage_page(
+        entity("invoices"),
+        [invoice(LineItems=[{"Tracking": tracking}, {"Tracking": unpaired}, {"Tracking": []}])],
+        CTX,
+    )
+    first, second, third = page.lines["invoice_lines"]
+    assert first["tracking"] == '[{"Name":"Région","Option":"North","TrackingCategoryID":"t-1"}]'
+    assert third["tracking"] == "[]"
+    assert second["tracking"] is None
+    assert json.loads(page.rows[0]["parse_errors"]) == [
+        "LineItems[2].tracking: text contains an unpaired surrogate (invalid UTF-16 escape)"
+    ]
+
+
 def test_dates_in_every_xero_format():
     assert parse_xero_datetime("/Date(1573755038314+0000)/") == parse_xero_datetime(
         "2019-11-14T18:10:38.314Z"

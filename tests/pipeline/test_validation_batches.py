@@ -42,6 +42,25 @@ def test_validation_reads_back_every_column_an_expectation_checks_and_no_other()
     assert len(validation.checked_columns(entity("contacts"))) < len(entity("contacts").columns) / 4
 
 
+def test_the_frames_great_expectations_sees_hold_only_the_checked_columns(crm, monkeypatch):
+    engine, connection_id = crm
+    frames: dict[str, set[str]] = {}
+    real = validation.evaluate
+
+    def seen(spec, frame):
+        frames.setdefault(spec.name, set(frame.columns))
+        return real(spec, frame)
+
+    monkeypatch.setattr(validation, "evaluate", seen)
+    records = {name: [Fuzzed(copy.deepcopy(templates()[name][0]))] for name in ("contacts", "invoices")}
+    run_pages(engine, connection_id, new_run_id(), records)
+    for name in ("contacts", "invoices"):
+        spec = entity(name)
+        typed = frames[name] & {c.name for c in spec.columns}
+        assert typed == set(validation.checked_columns(spec)), name
+    assert "email_address" not in frames["contacts"] and "reference" not in frames["invoices"]
+
+
 def test_every_enumeration_and_required_field_of_the_registry_is_an_expectation():
     for spec in ENTITIES:
         configs = {
