@@ -40,7 +40,10 @@ MIGRATIONS_DIR = db.SQL_DIR / "migrations"
 _FILE = re.compile(r"^(?P<version>\d{4})_(?P<what>[a-z0-9_]+?)(?:\.(?P<dialect>sqlite|postgresql))?\.sql$")
 _LOCK_ID = 0x5E7C_C0DE  # pg_advisory_xact_lock key: one migrator at a time
 VIEWS_DIR = db.SQL_DIR / "views"
-_VIEW = re.compile(r"^\s*CREATE\s+VIEW\s+(\w+)", re.IGNORECASE | re.MULTILINE)
+# A view's name and its definition, up to the next view of the file (or its end).
+_VIEW = re.compile(
+    r"^\s*CREATE\s+VIEW\s+(\w+)\s+AS(.*?)(?=^\s*CREATE\s+VIEW|\Z)", re.IGNORECASE | re.MULTILINE | re.DOTALL
+)
 
 # Migrations whose text changed after release without changing the schema they leave: the push's views moved out
 # of 0050 into sql/views/ (0051 and 0052, which only re-created a view, are retired; their rows stay as history).
@@ -273,11 +276,18 @@ def view_files(directory: Path | None = None) -> list[Path]:
     return sorted((directory or VIEWS_DIR).glob("*.sql"))
 
 
+def view_definitions(directory: Path | None = None) -> dict[str, str]:
+    """Every view the files create -> the SQL that defines it, in creation order."""
+    return {
+        name: body
+        for path in view_files(directory)
+        for name, body in _VIEW.findall(path.read_text(encoding="utf-8"))
+    }
+
+
 def view_names(directory: Path | None = None) -> list[str]:
     """Every view the files create, in creation order."""
-    return [
-        name for path in view_files(directory) for name in _VIEW.findall(path.read_text(encoding="utf-8"))
-    ]
+    return list(view_definitions(directory))
 
 
 def _views_checksum(directory: Path | None) -> str:

@@ -80,9 +80,6 @@ class Step:
 # --- which entities a step reads ----------------------------------------------------------------------------
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]*")
-_VIEW_DEFINITION = re.compile(
-    r"CREATE\s+VIEW\s+(\w+)\s+AS(.*?)(?=CREATE\s+VIEW|\Z)", re.IGNORECASE | re.DOTALL
-)
 # Every staging and mirror table, record and line, -> the entity it belongs to.
 _ENTITY_OF_TABLE = {
     table_name: entity.name
@@ -100,8 +97,7 @@ def _view_reads() -> dict[str, frozenset[str]]:
     """The entities each view of sql/views/ reads, through the views it reads too."""
     bodies = {
         name.lower(): set(_IDENTIFIER.findall(body.lower()))
-        for path in migrate.view_files()
-        for name, body in _VIEW_DEFINITION.findall(db.read_sql(path))
+        for name, body in migrate.view_definitions().items()
     }
     reads = {
         name: {_ENTITY_OF_TABLE[w] for w in words if w in _ENTITY_OF_TABLE} for name, words in bodies.items()
