@@ -232,7 +232,38 @@ def sync_registry_tables(conn: Connection) -> list[str]:
                     f"ALTER TABLE {preparer.quote(table.name)} DROP COLUMN {preparer.quote(name)}"
                 )
                 done.append(f"drop column {table.name}.{name}")
+    done += _store_payloads_as_json(conn)
     done += _compress_payloads_with_lz4(conn)
+    return done
+
+
+def _raw_columns(conn: Connection, condition: str) -> list[str]:
+    """PostgreSQL: the staging tables whose `raw` column meets `condition` (on pg_attribute `a`), by name."""
+    tables = [t.name for t in staging.metadata.sorted_tables if "raw" in t.columns]
+    return list(
+        conn.execute(
+            text(
+                "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "  # noqa: S608
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND a.attname = 'raw' AND c.relname IN :tables "
+                f"AND {condition} ORDER BY c.relname"
+            ).bindparams(bindparam("tables", expanding=True)),
+            {"tables": tables},
+        ).scalars()
+    )
+
+
+def _store_payloads_as_json(conn: Connection) -> list[str]:
+    """PostgreSQL: staged payloads as `json` (the text as staged) instead of `jsonb` (staging.py says why). Earlier
+    versions created `jsonb` columns; this rewrites such a table once (11.5 s for 600 MiB of payloads here,
+    under the migration's lock: docs/OPERATIONS.md). What analysts query works on both (`->`, `->>`)."""
+    if conn.dialect.name != "postgresql":
+        return []
+    preparer = conn.dialect.identifier_preparer
+    done = []
+    for name in _raw_columns(conn, "a.atttypid = 'jsonb'::regtype"):
+        conn.exec_driver_sql(f"ALTER TABLE {preparer.quote(name)} ALTER COLUMN raw TYPE json USING raw::json")
+        done.append(f"store {name}.raw as json")
     return done
 
 
@@ -250,16 +281,7 @@ def _compress_payloads_with_lz4(conn: Connection) -> list[str]:
     ).scalar()
     if not methods or "lz4" not in methods:
         return []
-    tables = [t.name for t in staging.metadata.sorted_tables if "raw" in t.columns]
-    pending = conn.execute(
-        text(
-            "SELECT c.relname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-            "JOIN pg_namespace n ON n.oid = c.relnamespace "
-            "WHERE n.nspname = current_schema() AND a.attname = 'raw' AND c.relname IN :tables "
-            "AND a.attcompression <> 'l' ORDER BY c.relname"
-        ).bindparams(bindparam("tables", expanding=True)),
-        {"tables": tables},
-    ).scalars()
+    pending = _raw_columns(conn, "a.attcompression <> 'l'")
     preparer = conn.dialect.identifier_preparer
     done = []
     for name in pending:

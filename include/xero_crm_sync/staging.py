@@ -47,6 +47,10 @@ from xero_crm_sync.entities import Column as EntityColumn
 metadata = MetaData()
 
 _JSON = Text().with_variant(postgresql.JSONB(), "postgresql")
+# The staged payload as `json`, not `jsonb`, on PostgreSQL: the text exactly as staged (its `raw_digest` is the md5
+# of what the column holds), with `->`/`->>` for analysts; JSONB's parse and binary build took about half of the
+# server's time for the COPY of a first sync (issue 13, fix 21 in bench/NOTES.md).
+_PAYLOAD = Text().with_variant(postgresql.JSON(), "postgresql")
 _SQL_TYPES: dict[str, Any] = {
     "text": Text,
     "int": BigInteger,
@@ -103,7 +107,7 @@ def _staging_table(name: str, columns: Iterable[EntityColumn], *, parent: bool) 
     tail = [Column("parse_errors", Text)]
     if parent:
         tail += [
-            Column("raw", _JSON, nullable=False),
+            Column("raw", _PAYLOAD, nullable=False),
             # md5 of `raw` as staged: validation recognises a record identical to its mirrored version by it.
             Column("raw_digest", Text),
             # pending -> valid | quarantined (set by the validate step for this run).

@@ -4,6 +4,7 @@ deleted (I14), and the connection rules of C2 are enforced by the database."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tests.conftest import _make_db
-from xero_crm_sync import db, migrate
+from xero_crm_sync import db, migrate, staging
 from xero_crm_sync.entities import ENTITIES
 
 
@@ -62,6 +63,55 @@ def test_staged_payloads_are_compressed_with_lz4_on_postgresql(postgresql_url):
     with db.begin(crm_url) as conn:
         # Rows already staged stay readable; new ones are compressed with lz4.
         assert dict(conn.execute(query).all()) == compression
+
+
+@pytest.mark.postgres
+def test_staged_payloads_are_json_text_and_an_older_jsonb_column_is_converted(postgresql_url):
+    crm_url = postgresql_url
+    created = migrate.migrate(crm_url)
+    assert [
+        step for step in created if step.endswith(" as json")
+    ] == []  # created as json, nothing to convert
+    types = text(
+        "SELECT c.relname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "JOIN pg_class c ON c.oid = a.attrelid "
+        "WHERE a.attname = 'raw' AND c.relname LIKE 'stg\\_%' AND c.relkind = 'r' ORDER BY c.relname"
+    )
+    payload = '{"Name":"Ana  Ltd","Total":1.50,"Lines":[]}'
+    with db.begin(crm_url) as conn:
+        assert set(dict(conn.execute(types).all()).values()) == {"json"}
+        # A database staged before this change: its payload column is jsonb, with a row in it.
+        conn.execute(text("ALTER TABLE stg_invoices ALTER COLUMN raw TYPE jsonb USING raw::jsonb"))
+        conn.execute(
+            text(
+                "INSERT INTO stg_invoices (run_id, connection_id, extracted_at, raw) "
+                "VALUES ('old', 1, CURRENT_TIMESTAMP, CAST(:p AS jsonb))"
+            ),
+            {"p": payload},
+        )
+    # The rewrite drops the column's compression setting: lz4 is set again after it.
+    assert migrate.migrate(crm_url) == [
+        "store stg_invoices.raw as json",
+        "compress stg_invoices.raw with lz4",
+    ]
+    assert migrate.migrate(crm_url) == []
+    with db.begin(crm_url) as conn:
+        assert dict(conn.execute(types).all())["stg_invoices"] == "json"
+        # The older row reads the same, for analysts' operators too.
+        assert conn.execute(text("SELECT raw ->> 'Name', raw -> 'Total' FROM stg_invoices")).one() == (
+            "Ana  Ltd",
+            1.5,
+        )
+        assert migrate._raw_columns(conn, "a.attcompression <> 'l'") == []
+        # A record staged from now on (COPY) is kept as the very text whose digest staging recorded.
+        invoices = next(e for e in ENTITIES if e.name == "invoices")
+        record = {"InvoiceID": "inv-1", "Reference": "caf\u00e9  x", "Total": 1.5, "LineItems": []}
+        context = staging.RunContext(run_id="new", connection_id=1, extracted_at=datetime(2026, 1, 1))
+        staging.write_page(conn, invoices, staging.stage_page(invoices, [record], context))
+        stored, same = conn.execute(
+            text("SELECT raw, md5(CAST(raw AS TEXT)) = raw_digest FROM stg_invoices WHERE run_id = 'new'")
+        ).one()
+    assert stored == record and same
 
 
 def test_seed_demo_is_idempotent(crm_url):

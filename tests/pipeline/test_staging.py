@@ -225,9 +225,11 @@ def test_the_bulk_writers_store_exactly_what_sqlalchemy_core_stores(crm_url):
         staging.write_page(conn, spec, staging.stage_page(spec, records, CTX))
         core = staging.stage_page(spec, records, staging.RunContext("run-core", 1, CTX.extracted_at))
         for table, part in pairs:
-            # Core binds a JSONB column's value, where COPY (and SQLite) take the JSON text itself.
+            # Core binds a JSON or JSONB column's value, where COPY (and SQLite) take the JSON text itself.
             json_columns = [
-                c.name for c in table.columns if c.type.dialect_impl(conn.dialect).__visit_name__ == "JSONB"
+                c.name
+                for c in table.columns
+                if c.type.dialect_impl(conn.dialect).__visit_name__ in ("JSON", "JSONB")
             ]
             rows = core.rows if part == "rows" else core.lines["invoice_lines"]
             conn.execute(
