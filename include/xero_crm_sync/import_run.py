@@ -218,7 +218,7 @@ def extract(
                     pages = ReadAhead(client.iter_pages(entity, modified_since=since), depth=READ_AHEAD_PAGES)
                 for page in pages:
                     staged = staging.stage_page(entity, page.records, ctx, page=page.page)
-                    with engine.begin() as conn:
+                    with staging.page_transaction(engine) as conn:
                         staging.write_page(conn, entity, staged)
                     crash_point("extract.page")
                     item.pages += 1

@@ -92,3 +92,41 @@ def test_the_load_steps_of_entities_already_read_commit_while_the_payments_are_r
     assert Counter((t, op) for t, _, op in _history(pipeline, "ahead")) == Counter(
         (t, op) for t, _, op in _history(whole, "whole")
     )
+
+
+def test_only_staged_pages_commit_without_waiting_for_the_wal_flush(make_sandbox, crm_db):
+    """Issue 13, fix 21: a staged page's commit does not wait for PostgreSQL's WAL flush. That is safe only
+    because such a transaction holds nothing but the page (the validation and load commits after it flush it
+    too): no other statement may ever share it, and the setting must not outlive it."""
+    from sqlalchemy import event
+
+    sandbox = make_sandbox(seed=3, contacts=30, tenants=1)
+    pipeline = build_pipeline(crm_db, sandbox)
+    info = pipeline.store.get(pipeline.connections["primary"])
+    statements: dict[int, list[str]] = {}
+    committed: list[list[str]] = []
+
+    def executed(conn, cursor, statement, parameters, context, executemany) -> None:
+        statements.setdefault(id(conn), []).append(" ".join(statement.split()))
+
+    def commit(conn) -> None:
+        committed.append(statements.pop(id(conn), []))
+
+    event.listen(pipeline.engine, "before_cursor_execute", executed)
+    event.listen(pipeline.engine, "commit", commit)
+    try:
+        extracted = import_run.extract(pipeline.engine, pipeline.store, info, "async-pages", full=True).as_dict()
+    finally:
+        event.remove(pipeline.engine, "before_cursor_execute", executed)
+        event.remove(pipeline.engine, "commit", commit)
+    unflushed = [t for t in committed if any("synchronous_commit" in s for s in t)]
+    pages = sum(item["pages"] for item in extracted["entities"].values())
+    staged = pipeline.scalar("SELECT COUNT(*) FROM stg_invoices WHERE run_id = 'async-pages'")
+    assert pages >= len(extracted["entities"]) and staged > 0
+    if pipeline.engine.dialect.name == "postgresql":
+        # One per page, holding only the page's rows (COPY goes to the driver directly, below these statements).
+        assert unflushed == [["SET LOCAL synchronous_commit = off"]] * pages
+        with pipeline.engine.connect() as conn:
+            assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
+    else:
+        assert unflushed == []  # SQLite's commits are what its own settings make them

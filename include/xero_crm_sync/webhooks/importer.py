@@ -93,7 +93,7 @@ def extract_ids(
             for page in client.iter_pages(entity, ids=chunk):
                 page_no += 1  # one numbering across chunks: lines find their parent by (page, position)
                 staged = staging.stage_page(entity, page.records, ctx, page=page_no)
-                with engine.begin() as conn:
+                with staging.page_transaction(engine) as conn:
                     staging.write_page(conn, entity, staged)
                 item.pages += 1
                 item.records += len(page.records)
