@@ -86,6 +86,25 @@ def test_an_item_links_to_the_unlinked_product_with_its_code(crm):
     assert products == [{"code": "GADGET", "name": "GADGET name", "accounting_code": gid("GADGET")}]
 
 
+def test_a_line_takes_the_synced_product_when_the_crm_has_its_code_twice(crm):
+    # Two CRM products share a code: a CRM-only one (the older) and one synced with Xero. A line is linked to the
+    # synced one, whichever came first.
+    crm.execute(
+        "INSERT INTO product (operating_company_id, code, name) VALUES (:company_id, 'DUP', 'CRM only')"
+    )
+    crm.execute(
+        "INSERT INTO product (operating_company_id, code, name, accounting_code)"
+        " VALUES (:company_id, 'DUP', 'Synced', :x)",
+        x=gid("DUP"),
+    )
+    crm.run({"contacts": [contact("acme")], "invoices": [invoice("INV-1", "acme", lines=[line("DUP")])]})
+    linked = crm.rows(
+        "SELECT p.name FROM sales_invoice_line l JOIN product p ON p.id = l.product_id"
+        " JOIN sales_invoice d ON d.id = l.sales_invoice_id WHERE d.operating_company_id = :company_id"
+    )
+    assert linked == [{"name": "Synced"}]
+
+
 def _invoice(crm, key):
     return crm.one(
         "SELECT * FROM sales_invoice WHERE operating_company_id = :company_id AND accounting_code = :x",
