@@ -20,22 +20,15 @@
 INSERT INTO {{line_table}} (
     {{document_id}}, line_no, line_item_id, product_id, item_code, description, quantity, unit_price,
     discount_rate, account_code, tax_type, tax_amount, line_amount, tracking)
-SELECT d.id, l.line_no, l.line_item_id, p.id,
+SELECT d.id, l.line_no, l.line_item_id,
+    (SELECT p.id FROM product p
+     WHERE p.operating_company_id = :operating_company_id AND p.code = l.item_code
+     ORDER BY CASE WHEN p.accounting_code IS NULL THEN 1 ELSE 0 END, p.id LIMIT 1),
     l.item_code, l.description, l.quantity, l.unit_amount, l.discount_rate, l.account_code, l.tax_type,
     l.tax_amount, l.line_amount, l.tracking
 FROM {{validated_lines}} l
 JOIN {{validated_documents}} v ON v.connection_id = l.connection_id AND v.xero_id = l.parent_id
 JOIN {{document_table}} d ON d.operating_company_id = :operating_company_id AND d.accounting_code = l.parent_id
--- Each code's product, chosen once per code rather than looked up once per line (a million lines at a first sync).
-LEFT JOIN (
-    SELECT ranked.code, ranked.id FROM (
-        SELECT p.code, p.id, ROW_NUMBER() OVER (
-            PARTITION BY p.code ORDER BY CASE WHEN p.accounting_code IS NULL THEN 1 ELSE 0 END, p.id) AS rn
-        FROM product p
-        WHERE p.operating_company_id = :operating_company_id AND p.code IS NOT NULL
-    ) ranked
-    WHERE ranked.rn = 1
-) p ON p.code = l.item_code
 WHERE l.connection_id = :connection_id AND v.last_run_id = :run_id AND d.do_not_import = FALSE
 ON CONFLICT ({{document_id}}, line_no) DO UPDATE SET
     line_item_id = excluded.line_item_id,
