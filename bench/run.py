@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             "merged_from": [c for d in documents for c in d.get("merged_from") or d["command"].split(" + ")],
             "bench_seconds": round(sum(d["bench_seconds"] for d in documents), 1),
             "results": results,
-            "targets": report.check_targets(results),
+            "targets": report.check_targets(results, documents[-1]["machine"].get("cpus")),
             "scenarios": scenarios,
             "failures": [f for d in documents for f in d["failures"]],
         }
@@ -148,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.render_only:
         document = json.loads(args.json.read_text(encoding="utf-8"))
+        document["targets"] = report.check_targets(document["results"], document["machine"].get("cpus"))
         report.write_outputs(document, args.json, args.markdown, NOTES_MD)
         print(f"wrote {args.markdown} from {args.json}")
         return 0
@@ -197,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "bench_seconds": round(time.perf_counter() - started, 1),
         "machine": machine,
         "results": results,
-        "targets": report.check_targets(results),
+        "targets": report.check_targets(results, machine["cpus"]),
         "scenarios": scenarios,
         "failures": failures,
     }

@@ -166,3 +166,24 @@ def test_the_pacing_floor_and_the_peers_table():
     run = {"who": "tap", "contacts": 2500, "database": "-", "calls": 119, "rate_limited": 0, "seconds": 122.0}
     text = report.render_peers({"runs": [{**run, "floor_seconds": 60.0, "ends_with": "JSON lines"}]})
     assert "| tap | 2,500 | - | 119 | 0 | 122.0 | 60 | 2.03 | JSON lines |" in text
+
+
+def test_the_full_import_reports_its_cpu_floor_on_the_machines_cores():
+    # 60 s of our CPU and 80 s of the database's cannot finish in less than 70 s on 2 cores, whatever overlaps.
+    run = scenario(100_000, "postgresql", own=110.0)
+    run["runs"]["full"].update(cpu=60.0, db_cpu=80.0)
+    results = report.aggregate([run])
+    checks = {c["target"]: c for c in report.check_targets(results, cpus=2)}
+    full = checks["full import: our own processing"]
+    assert full["measured"] == "110.0 s (CPU 60.0 s, database 80.0 s; CPU floor on 2 cores 70.0 s)"
+    assert full["met"] is False
+    document = {
+        "generated_at": "now",
+        "machine": {"cpus": 2, "platform": "linux", "python": "3.11", "load_before": "1", "load_after": "2"},
+        "results": results,
+        "targets": list(checks.values()),
+    }
+    assert "- CPU floor: every CPU second of the import" in report.render_markdown(document, "")
+    # Without the core count (an older results file) the figure is left out, not guessed.
+    unknown_cores = {c["target"]: c for c in report.check_targets(results)}
+    assert "floor" not in unknown_cores["full import: our own processing"]["measured"]
