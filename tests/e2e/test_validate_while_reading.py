@@ -115,7 +115,9 @@ def test_only_staged_pages_commit_without_waiting_for_the_wal_flush(make_sandbox
     event.listen(pipeline.engine, "before_cursor_execute", executed)
     event.listen(pipeline.engine, "commit", commit)
     try:
-        extracted = import_run.extract(pipeline.engine, pipeline.store, info, "async-pages", full=True).as_dict()
+        extracted = import_run.extract(
+            pipeline.engine, pipeline.store, info, "async-pages", full=True
+        ).as_dict()
     finally:
         event.remove(pipeline.engine, "before_cursor_execute", executed)
         event.remove(pipeline.engine, "commit", commit)
