@@ -216,18 +216,18 @@ def extract(
                 # The next pages are read while this one is staged (prefetch.py: same order, same transactions).
                 if pages is None:
                     pages = ReadAhead(client.iter_pages(entity, modified_since=since), depth=READ_AHEAD_PAGES)
-                for page in pages:
-                    staged = staging.stage_page(entity, page.records, ctx, page=page.page)
-                    with staging.page_transaction(engine) as conn:
-                        staging.write_page(conn, entity, staged)
-                    crash_point("extract.page")
-                    item.pages += 1
-                    item.records += len(page.records)
-                    progress.page(len(page.records), page.page_count, page.item_count)
-                    if page.page == 1:
-                        first_max = staged.max_updated
-                    if staged.max_updated and (overall_max is None or staged.max_updated > overall_max):
-                        overall_max = staged.max_updated
+                with staging.PageWriter(engine) as writer:
+                    for page in pages:
+                        staged = staging.stage_page(entity, page.records, ctx, page=page.page)
+                        writer.write(entity, staged)
+                        crash_point("extract.page")
+                        item.pages += 1
+                        item.records += len(page.records)
+                        progress.page(len(page.records), page.page_count, page.item_count)
+                        if page.page == 1:
+                            first_max = staged.max_updated
+                        if staged.max_updated and (overall_max is None or staged.max_updated > overall_max):
+                            overall_max = staged.max_updated
                 # Paged newest-first reads: the first page's newest record. Single-call reads: the newest record.
                 candidate = first_max if entity.paged else overall_max
                 if candidate is None:

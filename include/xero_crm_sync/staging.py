@@ -17,7 +17,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -41,6 +40,7 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import SQLAlchemyError
 
 from xero_crm_sync import xero_values
 from xero_crm_sync.entities import ENTITIES, MISSING, Entity, Lines
@@ -465,17 +465,59 @@ def write_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> in
     return len(rows)
 
 
-@contextmanager
-def page_transaction(engine: Engine) -> Iterator[Connection]:
-    """A transaction holding one staged page and nothing else. On PostgreSQL its commit does not wait for the WAL
-    flush: a staged page is never the last word of a run. What uses it (validation, the load and its watermarks)
-    commits later, synchronously, and that flush makes every earlier commit durable with it; a server crash before
-    then loses at most staged pages of a run that reruns from its unmoved watermarks and re-reads them. One flush
-    less per page (423 at 100,000 contacts): issue 13, fix 21 in bench/NOTES.md."""
-    with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        yield conn
+# SQLite: staged rows per transaction. A commit writes every database page it changed to the log, and one Xero
+# page of 1,000 invoices touches most leaves of the lines' (run, connection, parent) index (the parents' ids are
+# random): committed every Xero page, those leaves went to the log again and again. A replay of 200,000 records
+# and a million lines: 1,000 records a commit 11.1-11.4 s, 5,000 a commit 8.2-8.5 s (issue 13, fix 22 in
+# bench/NOTES.md). 25,000 rows hold SQLite's write lock for about a second (staging runs at ~30,000 rows a second).
+SQLITE_ROWS_PER_COMMIT = 25_000
+
+
+class PageWriter:
+    """Writes the staged pages of one read in transactions that hold staged pages and nothing else.
+
+    PostgreSQL: a transaction per page, whose commit does not wait for the WAL flush. A staged page is never the
+    last word of a run: what uses it (validation, the load and its watermarks) commits later, synchronously, and
+    that flush makes every earlier commit durable with it; a server crash before then loses at most staged pages
+    of a run that reruns from its unmoved watermarks and re-reads them (fix 21: one flush less per page).
+    SQLite: pages are committed together once they hold `SQLITE_ROWS_PER_COMMIT` rows (fix 22).
+    Leaving the block commits what was written, unless the database itself failed (then it is rolled back: a
+    rerun of the run clears and re-reads the entity either way)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._rows_per_commit = SQLITE_ROWS_PER_COMMIT if engine.dialect.name == "sqlite" else 0
+        self._conn: Connection | None = None
+        self._pending = 0
+
+    def write(self, entity: Entity, page: StagedPage) -> None:
+        if self._conn is None:
+            self._conn = self._engine.connect()
+            self._conn.begin()
+            if self._conn.dialect.name == "postgresql":
+                self._conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+        write_page(self._conn, entity, page)
+        self._pending += len(page.rows) + sum(len(rows) for rows in page.lines.values())
+        if self._pending >= self._rows_per_commit:
+            self.commit()
+
+    def commit(self) -> None:
+        """Commit the pages written so far (the end of a read does it on leaving the block)."""
+        conn, self._conn, self._pending = self._conn, None, 0
+        if conn is not None:
+            with conn:
+                conn.commit()
+
+    def __enter__(self) -> PageWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        if kind is None or not issubclass(kind, SQLAlchemyError):
+            self.commit()
+        elif self._conn is not None:
+            conn, self._conn, self._pending = self._conn, None, 0
+            with conn:
+                conn.rollback()
 
 
 def write_page(conn: Connection, entity: Entity, page: StagedPage) -> int:

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -247,3 +248,47 @@ def test_the_bulk_writers_store_exactly_what_sqlalchemy_core_stores(crm_url):
 
         for table, _ in pairs:
             assert stored(table.name, "run-1") == stored(table.name, "run-core") != []
+
+
+def _page(number: int) -> staging.StagedPage:
+    spec = entity("invoices")
+    record = invoice(InvoiceID=f"9B7C5F1E-0000-4000-8000-00000000010{number}")
+    return staging.stage_page(spec, [record], CTX, page=number)
+
+
+def test_staged_pages_are_committed_together_on_sqlite_and_kept_when_the_read_stops(crm_url, monkeypatch):
+    """Fix 22: on SQLite, pages are committed together once they hold enough rows (each page here: an invoice
+    and its two lines, 3 rows); on PostgreSQL each page at once. What an analyst's connection sees follows the
+    commits; a read that stops (Xero's daily limit) keeps what it wrote; a database error keeps nothing pending."""
+    from sqlalchemy.exc import OperationalError
+
+    migrate.migrate(crm_url)
+    engine = db.get_engine(crm_url)
+    spec = entity("invoices")
+    monkeypatch.setattr(staging, "SQLITE_ROWS_PER_COMMIT", 5)
+    per_page = engine.dialect.name == "postgresql"
+
+    def visible() -> int:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT COUNT(*) FROM stg_invoices WHERE run_id = 'run-1'")).scalar_one()
+
+    class DailyLimit(Exception):
+        pass
+
+    with pytest.raises(DailyLimit), staging.PageWriter(engine) as writer:
+        writer.write(spec, _page(1))
+        assert visible() == (1 if per_page else 0)  # 3 rows pending of 5
+        writer.write(spec, _page(2))
+        assert visible() == 2  # 6 rows: committed together
+        writer.write(spec, _page(3))
+        assert visible() == (3 if per_page else 2)
+        raise DailyLimit("the read stops here")
+    assert visible() == 3  # what was written is kept
+
+    with pytest.raises(OperationalError), staging.PageWriter(engine) as writer:
+        writer.write(spec, _page(4))
+        raise OperationalError("INSERT ...", {}, Exception("disk I/O error"))
+    assert visible() == (4 if per_page else 3)  # SQLite: the pending page is rolled back
+    lines = "SELECT COUNT(*) FROM stg_invoice_lines WHERE run_id = 'run-1'"
+    with engine.connect() as conn:
+        assert conn.execute(text(lines)).scalar_one() == 2 * visible()

@@ -89,14 +89,14 @@ def extract_ids(
         with engine.begin() as conn:
             import_run.clear_run(conn, entity, run_id, info.id)
         page_no = 0
-        for chunk in _chunks(sorted(set(ids)), IDS_PER_CALL):
-            for page in client.iter_pages(entity, ids=chunk):
-                page_no += 1  # one numbering across chunks: lines find their parent by (page, position)
-                staged = staging.stage_page(entity, page.records, ctx, page=page_no)
-                with staging.page_transaction(engine) as conn:
-                    staging.write_page(conn, entity, staged)
-                item.pages += 1
-                item.records += len(page.records)
+        with staging.PageWriter(engine) as writer:
+            for chunk in _chunks(sorted(set(ids)), IDS_PER_CALL):
+                for page in client.iter_pages(entity, ids=chunk):
+                    page_no += 1  # one numbering across chunks: lines find their parent by (page, position)
+                    staged = staging.stage_page(entity, page.records, ctx, page=page_no)
+                    writer.write(entity, staged)
+                    item.pages += 1
+                    item.records += len(page.records)
         item.complete = True
         item.calls = client.stats.calls - calls_before
         item.seconds = round(time.perf_counter() - started, 3)
