@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -36,6 +37,7 @@ from xero_crm_sync.connections import ConnectionStore
 from xero_crm_sync.oauth import AppCredentials
 from xero_crm_sync.push.orders import confirm_order, void_order
 from xero_crm_sync.settings import Settings
+from xero_sandbox.clock import Clock
 from xero_sandbox.idempotency import DEFAULT_WINDOW_SECONDS
 from xero_sandbox.limits import LimitConfig
 from xero_sandbox.server import SandboxServer
@@ -53,6 +55,10 @@ CHAOS_LIMITS = LimitConfig(minute=60, window_seconds=1.0, concurrent=5, day=10_0
 # the pipeline must not rely on a key for anything but a quick retry inside one call.
 PAST_THE_KEY_WINDOW = DEFAULT_WINDOW_SECONDS + 1
 _SIGNER = TokenSigner()  # one RSA key for every sandbox of the process (generating one costs seconds)
+# Every world of a test process generates its organisation as of the process's start. The generator dates records
+# relative to its clock's day, so a reference world built before midnight UTC and a faulty one built after it
+# differed by a day in every date (a `make test` that crossed midnight failed 8 chaos tests that way).
+SESSION_START = datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,7 @@ def build_world(scenario: Scenario, crm_url: str, policy: TaskPolicy | None = No
         config=SandboxConfig(auto_consent=True),
         signer=_SIGNER,
         journal_size=500_000,  # every request of a campaign stays visible (faults are counted from it)
+        clock=Clock(start=SESSION_START),
     )
     sandbox = SandboxServer(sandbox_state).start()
     settings = Settings(sandbox.url, sandbox.url, sandbox.url, crm_url)
