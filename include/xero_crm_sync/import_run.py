@@ -219,7 +219,7 @@ def extract(
                 with staging.PageWriter(engine) as writer:
                     for page in pages:
                         staged = staging.stage_page(entity, page.records, ctx, page=page.page)
-                        writer.write(entity, staged)
+                        writer.write(entity, staged, next_page_ready=pages.ready())
                         crash_point("extract.page")
                         item.pages += 1
                         item.records += len(page.records)

@@ -6,7 +6,8 @@ for the other; with a reader thread `depth` pages ahead they overlap, and at Xer
 our work hides inside the waits between calls.
 
 Nothing about the guarantees changes: pages are handed over in the order Xero sent them, this thread still writes
-each page in its own transaction, and the watermark is still computed from what was staged. An error raised by the
+them (`staging.PageWriter`: SQLite commits pages together only while the next one is already here, `ready()`),
+and the watermark is still computed from what was staged. An error raised by the
 reader (daily limit, reconnect needed, 403) is raised here, at the page it would have been raised at without
 read-ahead; a page the reader fetched but this thread never staged is simply read again by the next run. Closing
 the iterator early (an exception in the consumer, a crash point) stops the reader before its next call.
@@ -67,6 +68,10 @@ class ReadAhead(Generic[T]):
         if not self._thread.is_alive() and self._thread.ident is None:
             self._thread.start()
         return self
+
+    def ready(self) -> bool:
+        """Whether the next item (or the end) is already here: taking it will not wait for the reader."""
+        return not self._queue.empty()
 
     def __iter__(self) -> Iterator[T]:
         self.start()

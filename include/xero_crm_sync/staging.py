@@ -468,8 +468,9 @@ def write_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> in
 # SQLite: staged rows per transaction. A commit writes every database page it changed to the log, and one Xero
 # page of 1,000 invoices touches most leaves of the lines' (run, connection, parent) index (the parents' ids are
 # random): committed every Xero page, those leaves went to the log again and again. A replay of 200,000 records
-# and a million lines: 1,000 records a commit 11.1-11.4 s, 5,000 a commit 8.2-8.5 s (issue 13, fix 22 in
-# bench/NOTES.md). 25,000 rows hold SQLite's write lock for about a second (staging runs at ~30,000 rows a second).
+# and a million lines: 1,000 records a commit 10.7-11.4 s, 5,000 a commit 7.9-8.5 s (issue 13, fix 22 in
+# bench/NOTES.md). Only while the next page is already read: SQLite's one write lock is never held while Xero is
+# waited for, and 25,000 rows hold it for about a second (staging runs at ~30,000 rows a second).
 SQLITE_ROWS_PER_COMMIT = 25_000
 
 
@@ -480,7 +481,8 @@ class PageWriter:
     last word of a run: what uses it (validation, the load and its watermarks) commits later, synchronously, and
     that flush makes every earlier commit durable with it; a server crash before then loses at most staged pages
     of a run that reruns from its unmoved watermarks and re-reads them (fix 21: one flush less per page).
-    SQLite: pages are committed together once they hold `SQLITE_ROWS_PER_COMMIT` rows (fix 22).
+    SQLite: a page is committed together with the next ones while the next is already read (`next_page_ready`)
+    and fewer than `SQLITE_ROWS_PER_COMMIT` rows are pending (fix 22), otherwise at once.
     Leaving the block commits what was written, unless the database itself failed (then it is rolled back: a
     rerun of the run clears and re-reads the entity either way)."""
 
@@ -490,7 +492,8 @@ class PageWriter:
         self._conn: Connection | None = None
         self._pending = 0
 
-    def write(self, entity: Entity, page: StagedPage) -> None:
+    def write(self, entity: Entity, page: StagedPage, *, next_page_ready: bool = False) -> None:
+        """Write one page; commit unless SQLite may hold it for the next one (see the class)."""
         if self._conn is None:
             self._conn = self._engine.connect()
             self._conn.begin()
@@ -498,7 +501,7 @@ class PageWriter:
                 self._conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         write_page(self._conn, entity, page)
         self._pending += len(page.rows) + sum(len(rows) for rows in page.lines.values())
-        if self._pending >= self._rows_per_commit:
+        if not next_page_ready or self._pending >= self._rows_per_commit:
             self.commit()
 
     def commit(self) -> None:

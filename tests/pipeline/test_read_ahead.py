@@ -72,3 +72,25 @@ def test_time_blocked_on_the_reader_is_measured():
     ahead = ReadAhead(slow())
     assert list(ahead) == [0, 1, 2]
     assert ahead.waited >= 0.1
+
+
+def test_ready_says_whether_the_next_page_is_already_here():
+    # Extract commits SQLite's staged pages together only while the next page is here (staging.PageWriter).
+    fetched = threading.Event()
+
+    def pages() -> Iterator[int]:
+        yield 1
+        fetched.wait(5)  # the call for page 2 is still in flight
+        yield 2
+
+    ahead = ReadAhead(pages(), depth=2)
+    items = iter(ahead)
+    assert next(items) == 1
+    assert not ahead.ready()
+    fetched.set()
+    deadline = time.monotonic() + 5
+    while not ahead.ready() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert ahead.ready()
+    assert next(items) == 2
+    ahead.close()

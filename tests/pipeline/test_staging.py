@@ -257,9 +257,11 @@ def _page(number: int) -> staging.StagedPage:
 
 
 def test_staged_pages_are_committed_together_on_sqlite_and_kept_when_the_read_stops(crm_url, monkeypatch):
-    """Fix 22: on SQLite, pages are committed together once they hold enough rows (each page here: an invoice
-    and its two lines, 3 rows); on PostgreSQL each page at once. What an analyst's connection sees follows the
-    commits; a read that stops (Xero's daily limit) keeps what it wrote; a database error keeps nothing pending."""
+    """Fix 22: on SQLite, pages are committed together while the next page is already read, until they hold
+    enough rows (each page here: an invoice and its two lines, 3 rows); a page whose successor is not here yet is
+    committed at once (the write lock is never held while Xero is waited for); on PostgreSQL each page at once.
+    What an analyst's connection sees follows the commits; a read that stops (Xero's daily limit) keeps what it
+    wrote; a database error keeps nothing pending."""
     from sqlalchemy.exc import OperationalError
 
     migrate.migrate(crm_url)
@@ -276,19 +278,21 @@ def test_staged_pages_are_committed_together_on_sqlite_and_kept_when_the_read_st
         pass
 
     with pytest.raises(DailyLimit), staging.PageWriter(engine) as writer:
-        writer.write(spec, _page(1))
+        writer.write(spec, _page(1), next_page_ready=True)
         assert visible() == (1 if per_page else 0)  # 3 rows pending of 5
-        writer.write(spec, _page(2))
+        writer.write(spec, _page(2), next_page_ready=True)
         assert visible() == 2  # 6 rows: committed together
-        writer.write(spec, _page(3))
-        assert visible() == (3 if per_page else 2)
+        writer.write(spec, _page(3), next_page_ready=False)
+        assert visible() == 3  # nothing read ahead: committed at once
+        writer.write(spec, _page(4), next_page_ready=True)
+        assert visible() == (4 if per_page else 3)
         raise DailyLimit("the read stops here")
-    assert visible() == 3  # what was written is kept
+    assert visible() == 4  # what was written is kept
 
     with pytest.raises(OperationalError), staging.PageWriter(engine) as writer:
-        writer.write(spec, _page(4))
+        writer.write(spec, _page(5), next_page_ready=True)
         raise OperationalError("INSERT ...", {}, Exception("disk I/O error"))
-    assert visible() == (4 if per_page else 3)  # SQLite: the pending page is rolled back
+    assert visible() == (5 if per_page else 4)  # SQLite: the pending page is rolled back
     lines = "SELECT COUNT(*) FROM stg_invoice_lines WHERE run_id = 'run-1'"
     with engine.connect() as conn:
         assert conn.execute(text(lines)).scalar_one() == 2 * visible()
