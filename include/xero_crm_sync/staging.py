@@ -40,7 +40,6 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.exc import SQLAlchemyError
 
 from xero_crm_sync import xero_values
 from xero_crm_sync.entities import ENTITIES, MISSING, Entity, Lines
@@ -483,8 +482,8 @@ class PageWriter:
     of a run that reruns from its unmoved watermarks and re-reads them (fix 21: one flush less per page).
     SQLite: a page is committed together with the next ones while the next is already read (`next_page_ready`)
     and fewer than `SQLITE_ROWS_PER_COMMIT` rows are pending (fix 22), otherwise at once.
-    Leaving the block commits what was written, unless the database itself failed (then it is rolled back: a
-    rerun of the run clears and re-reads the entity either way)."""
+    Leaving the block commits what was written, unless writing a page failed (then the pages not yet committed
+    are rolled back: a rerun of the run clears and re-reads the entity either way)."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -499,7 +498,11 @@ class PageWriter:
             self._conn.begin()
             if self._conn.dialect.name == "postgresql":
                 self._conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-        write_page(self._conn, entity, page)
+        try:
+            write_page(self._conn, entity, page)
+        except BaseException:
+            self._rollback()  # the database refused the page (the driver's own error, or SQLAlchemy's)
+            raise
         self._pending += len(page.rows) + sum(len(rows) for rows in page.lines.values())
         if not next_page_ready or self._pending >= self._rows_per_commit:
             self.commit()
@@ -514,13 +517,14 @@ class PageWriter:
     def __enter__(self) -> PageWriter:
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
-        if kind is None or not issubclass(kind, SQLAlchemyError):
-            self.commit()
-        elif self._conn is not None:
-            conn, self._conn, self._pending = self._conn, None, 0
+    def _rollback(self) -> None:
+        conn, self._conn, self._pending = self._conn, None, 0
+        if conn is not None:
             with conn:
                 conn.rollback()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: Any) -> None:
+        self.commit()  # a failed write has rolled back already; anything else (Xero's daily limit) keeps the pages
 
 
 def write_page(conn: Connection, entity: Entity, page: StagedPage) -> int:
