@@ -361,20 +361,9 @@ def test_a_celery_worker_and_a_process_beside_it_keep_xero_limits_together(
     # Both called inside one stretch of time, and together made more calls in it than one window admits: the
     # limits were kept by the two processes sharing the windows, not by one waiting for the other to finish.
     start, end = max(imported[0], outbox[0]), min(imported[-1], outbox[-1])
-    print(
-        "DEBUG",
-        len(calls),
-        len(imported),
-        len(outbox),
-        busiest,
-        start - times[0],
-        end - times[0],
-        times[-1] - times[0],
-        [round(t - times[0], 2) for t in imported],
-        [round(t - times[0], 2) for t in outbox],
-    )
     assert start < end, "the worker's calls and the process beside's did not overlap"
+    # The limiter does not promise either process a share of each window (here the import beside once got one
+    # call in while the worker took the other slots: a flake of `make test`), only that together they keep it.
     in_overlap = [t for t in times if start <= t <= end]
-    assert sum(start <= t <= end for t in imported) >= 2 and sum(start <= t <= end for t in outbox) >= 2
     assert len(in_overlap) > PER_WINDOW, f"only {len(in_overlap)} calls while both were calling"
     assert len(calls) > 2 * PER_WINDOW  # pacing was needed: more calls than two windows admit
