@@ -204,7 +204,7 @@ def apply_migrations(conn: Connection, directory: Path = MIGRATIONS_DIR) -> list
 
 
 def sync_registry_tables(conn: Connection) -> list[str]:
-    """Create missing staging/val tables and add registry columns missing from existing ones."""
+    """Create missing staging/val tables and add registry columns and indexes missing from existing ones."""
     inspector = inspect(conn)
     existing = set(inspector.get_table_names())
     done: list[str] = []
@@ -232,6 +232,12 @@ def sync_registry_tables(conn: Connection) -> list[str]:
                     f"ALTER TABLE {preparer.quote(table.name)} DROP COLUMN {preparer.quote(name)}"
                 )
                 done.append(f"drop column {table.name}.{name}")
+        # An index the registry declares and the table lacks (new, or dropped by a migration to be rebuilt).
+        have_indexes = {i["name"] for i in inspector.get_indexes(table.name)}
+        for index in sorted(table.indexes, key=lambda i: str(i.name)):
+            if index.name not in have_indexes:
+                index.create(conn)
+                done.append(f"create index {index.name}")
     done += _store_payloads_as_json(conn)
     done += _compress_payloads_with_lz4(conn)
     return done

@@ -119,9 +119,17 @@ def _staging_table(name: str, columns: Iterable[EntityColumn], *, parent: bool) 
         Index(f"ix_stg_{name}_run", table.c.run_id, table.c.connection_id)
         Index(f"ix_stg_{name}_xero_id", table.c.connection_id, table.c.xero_id)
     else:
-        # Also serves "this run's lines" (its leading columns): a second (run_id, connection_id) index on a
-        # million line rows only cost writes (dropped by migration 0230).
-        Index(f"ix_stg_{name}_parent", table.c.run_id, table.c.connection_id, table.c.parent_id)
+        # A line finds its staged parent by the parent's (page, position) in the run: pages are staged in order, so
+        # this index is only ever appended to. Keyed by the parent's Xero id (random), each page of lines rewrote
+        # leaves all over it: on SQLite a million lines took ~13 s against ~6.5 s this way (issue 13, fix 23;
+        # migration 0290 replaces the old index). Also serves "this run's lines" (its leading columns).
+        Index(
+            f"ix_stg_{name}_parent",
+            table.c.run_id,
+            table.c.connection_id,
+            table.c.parent_page,
+            table.c.parent_position,
+        )
     return table
 
 
@@ -465,11 +473,12 @@ def write_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> in
 
 
 # SQLite: staged rows per transaction. A commit writes every database page it changed to the log, and one Xero
-# page of 1,000 invoices touches most leaves of the lines' (run, connection, parent) index (the parents' ids are
-# random): committed every Xero page, those leaves went to the log again and again. A replay of 200,000 records
-# and a million lines: 1,000 records a commit 10.7-11.4 s, 5,000 a commit 7.9-8.5 s (issue 13, fix 22 in
-# bench/NOTES.md). Only while the next page is already read: SQLite's one write lock is never held while Xero is
-# waited for, and 25,000 rows hold it for about a second (staging runs at ~30,000 rows a second).
+# page of 1,000 invoices touches many leaves of the records' (connection, xero_id) index (the ids are random; until
+# fix 23 the lines' parent index too): committed every Xero page, those leaves went to the log again and again. A
+# replay of 200,000 records and a million lines: 1,000 records a commit 10.7-11.4 s, 5,000 a commit 7.9-8.5 s
+# (issue 13, fix 22 in bench/NOTES.md). Only while the next page is already read: SQLite's one write lock is
+# never held while Xero is waited for, and 25,000 rows hold it for about a second (staging runs at ~30,000 rows a
+# second).
 SQLITE_ROWS_PER_COMMIT = 25_000
 
 

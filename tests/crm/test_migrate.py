@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tests.conftest import _make_db
@@ -45,6 +45,31 @@ def postgresql_url(tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.postgres
+def test_an_older_line_index_keyed_by_the_parents_xero_id_is_rebuilt_on_the_parents_position(crm_url):
+    """Migration 0290 drops the lines' (run, connection, parent_id) index; the registry step creates the declared
+    (run, connection, parent_page, parent_position) one under the same name, as it creates any index a table lacks."""
+    migrate.migrate(crm_url)
+    lines = [ln.name for e in ENTITIES for ln in e.lines]
+    with db.begin(crm_url) as conn:
+        for name in lines:  # the database as it was before 0290
+            conn.execute(text(f"DROP INDEX ix_stg_{name}_parent"))
+            conn.execute(
+                text(f"CREATE INDEX ix_stg_{name}_parent ON stg_{name} (run_id, connection_id, parent_id)")
+            )
+        conn.execute(text("DELETE FROM schema_migrations WHERE version = '0290'"))
+    done = [step for step in migrate.migrate(crm_url) if not step.startswith("create view ")]
+    assert done[0] == "0290_line_staging_parent_position_index"
+    assert sorted(done[1:]) == sorted(f"create index ix_stg_{name}_parent" for name in lines)
+    with db.begin(crm_url) as conn:
+        inspector = inspect(conn)
+        for name in lines:
+            (index,) = [
+                i for i in inspector.get_indexes(f"stg_{name}") if i["name"] == f"ix_stg_{name}_parent"
+            ]
+            assert index["column_names"] == ["run_id", "connection_id", "parent_page", "parent_position"]
+    assert migrate.migrate(crm_url) == []
+
+
 def test_staged_payloads_are_compressed_with_lz4_on_postgresql(postgresql_url):
     crm_url = postgresql_url
     migrate.migrate(crm_url)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 
 from xero_crm_sync import db, migrate, validated, validation
 from xero_crm_sync.entities import ENTITIES
@@ -60,3 +60,31 @@ def test_the_product_diff_finds_a_taken_code_by_index_on_sqlite(tmp_path: Path):
         plan = _plan(conn, diff, {"operating_company_id": 1, "connection_id": 1, "order_id": None})
     engine.dispose()
     assert "USING INDEX ix_product_code_lower" in plan, plan
+
+
+def test_a_runs_lines_are_read_by_their_parents_position_on_sqlite(tmp_path: Path):
+    """Staged lines are indexed by their parent's (page, position) in the run, an index appended to in order
+    (fix 23): the lines' sums that validation compares with SubTotal and the promotion's copy of the lines both
+    search it, never the whole table."""
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    migrate.migrate(url)
+    engine = db.get_engine(url)
+    with engine.connect() as conn:
+        for entity in (e for e in ENTITIES if e.lines):
+            statements = validated.promote_sql(entity)
+            for statement in statements[:4]:  # the mirror's upsert and the promoted parents' temporary table
+                conn.execute(text(statement), PARAMS)
+            for spec in entity.lines:
+                by_parent = f"USING INDEX ix_stg_{spec.name}_parent (run_id=? AND connection_id=?"
+                copy_lines = next(s for s in statements if f"FROM {spec.staging_table} l" in s)
+                assert by_parent in _plan(conn, copy_lines), (spec.name, _plan(conn, copy_lines))
+            conn.execute(text(statements[-1]))
+        seen: list[str] = []
+        event.listen(engine, "before_cursor_execute", lambda *args: seen.append(args[2]))
+        invoices = next(e for e in ENTITIES if e.name == "invoices")
+        documents = validation._Documents(validation.document_lines(invoices), PARAMS)
+        assert validation._line_sums(conn, documents).empty
+        plan = _plan(conn, seen[-1], ("r-1", 1))
+        assert "USING INDEX ix_stg_invoice_lines_parent (run_id=? AND connection_id=?)" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan  # grouped in the index's order, no sort
+    engine.dispose()

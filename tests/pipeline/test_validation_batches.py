@@ -192,3 +192,39 @@ def test_batches_bound_memory_and_never_split_a_records_copies(crm, monkeypatch)
         ).scalars()
         assert sorted(quarantined) == [invoices[2]["InvoiceID"]] * 2
     assert len(batches) >= 2 and sum(batches) == 6
+
+
+def test_a_documents_lines_are_summed_with_its_own_staged_row_across_pages(crm):
+    """SubTotal must match the sum of the document's lines. Lines find their staged parent by its (page, position)
+    in the run, so the same position on another page, or another copy of the invoice, never lends its lines."""
+    engine, connection_id = crm
+    template = templates()["invoices"][0]
+
+    def invoice(n: int, *, lines_off_by: float = 0.0) -> dict[str, Any]:
+        record = copy.deepcopy(template)
+        record["InvoiceID"] = f"00000000-0000-4000-8000-00000005a{n:03d}"
+        record["LineItems"][0]["LineAmount"] = round(record["LineItems"][0]["LineAmount"] + lines_off_by, 2)
+        return record
+
+    pages = [
+        [invoice(1, lines_off_by=50.0), invoice(2)],  # page 1: a bad one at position 0
+        [invoice(3), invoice(4, lines_off_by=-0.5)],  # page 2: a good one at position 0, a bad one at 1
+    ]
+    run_id = new_run_id()
+    ctx = staging.RunContext(run_id, connection_id, staging.now_utc_naive())
+    invoices = entity("invoices")
+    with engine.begin() as conn:
+        for number, records in enumerate(pages, start=1):
+            staging.write_page(conn, invoices, staging.stage_page(invoices, records, ctx, page=number))
+    with engine.begin() as conn:
+        report = validation.validate_entity(conn, invoices, run_id, connection_id)
+    with engine.connect() as conn:
+        quarantined = dict(
+            conn.execute(
+                text("SELECT xero_id, reasons FROM quarantined_record WHERE run_id = :r"), {"r": run_id}
+            ).all()
+        )
+    assert sorted(quarantined) == [pages[0][0]["InvoiceID"], pages[1][1]["InvoiceID"]]
+    assert all("does not match the sum of its lines" in str(r) for r in quarantined.values())
+    assert "2024.73" in str(quarantined[pages[0][0]["InvoiceID"]])  # its own lines' sum, not another row's
+    assert report.valid == 2
