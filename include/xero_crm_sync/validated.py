@@ -74,7 +74,10 @@ def promote_sql(entity: Entity) -> list[str]:
         ON CONFLICT (connection_id, xero_id) DO UPDATE SET {updates}{guard}"""
     ]
     if entity.lines:
-        # Only parents whose mirror row now carries this run were promoted (the guard may have kept a newer one).
+        # Only parents whose mirror row now holds this run's staged row were promoted (the guard may have kept a
+        # newer one): found from the mirror through its `stg_id`, without ranking the run's rows a second time
+        # (issue 13, fix 24). The same record, too: SQLite hands out again the rowids of the newest rows a rerun of
+        # the run cleared, so an older mirror row may point at an id now held by another record's row of this run.
         # They are written to a temporary table first: joined in place, the ranking subquery was re-run for every
         # staged line whenever the planner expected one row (an incremental run's new run_id is never in the
         # statistics): 47 s for 2,300 invoices at 100,000 contacts, against well under a second this way.
@@ -82,9 +85,11 @@ def promote_sql(entity: Entity) -> list[str]:
         statements += [
             f"DROP TABLE IF EXISTS {promoted}",
             f"""CREATE TEMPORARY TABLE {promoted} AS
-            SELECT c.xero_id, c.page, c.position FROM ({chosen}) c
-            JOIN {entity.validated_table} v
-              ON v.connection_id = c.connection_id AND v.xero_id = c.xero_id AND v.last_run_id = :run_id""",
+            SELECT s.xero_id, s.page, s.position FROM {entity.validated_table} v
+            JOIN {entity.staging_table} s
+              ON s.stg_id = v.stg_id AND s.xero_id = v.xero_id
+             AND s.run_id = :run_id AND s.connection_id = :connection_id
+            WHERE v.connection_id = :connection_id AND v.last_run_id = :run_id""",
             f"CREATE INDEX ix_{promoted} ON {promoted} (xero_id, page, position)",
         ]
     for spec in entity.lines:

@@ -192,7 +192,15 @@ def test_an_older_run_never_overwrites_a_newer_mirror(crm_url):
             conn,
             spec,
             staging.stage_page(
-                spec, [invoice(Status="PAID", UpdatedDateUTC="/Date(1573755099000+0000)/")], newer_run
+                spec,
+                [
+                    invoice(
+                        Status="PAID",
+                        UpdatedDateUTC="/Date(1573755099000+0000)/",
+                        LineItems=[{"Description": "Newer line", "LineAmount": 30}],
+                    )
+                ],
+                newer_run,
             ),
         )
         staging.write_page(conn, spec, staging.stage_page(spec, [invoice()], CTX))
@@ -200,6 +208,38 @@ def test_an_older_run_never_overwrites_a_newer_mirror(crm_url):
         validated.promote(conn, spec, "run-2", 1)
         validated.promote(conn, spec, "run-1", 1)  # a late rerun of the older run
         assert conn.execute(text("SELECT status, last_run_id FROM val_invoices")).one() == ("PAID", "run-2")
+        # Its lines stay the newer version's: the older run promoted no parent, so it replaces no lines.
+        assert conn.execute(text("SELECT description FROM val_invoice_lines")).scalars().all() == [
+            "Newer line"
+        ]
+
+
+def test_a_rerun_that_stages_another_record_promotes_only_that_record(crm_url):
+    """A rerun of a run clears what the run staged and stages again. SQLite then hands the cleared rows' ids out
+    again, so a record the first attempt mirrored may point at an id now held by another record's staged row: only
+    the record the rerun staged is promoted, with its own lines, and the first keeps its lines."""
+    from xero_crm_sync import import_run
+
+    migrate.migrate(crm_url)
+    spec = entity("invoices")
+    first = invoice(LineItems=[{"Description": "First's line", "LineAmount": 30}])
+    other = invoice(
+        InvoiceID="9B7C5F1E-0000-4000-8000-000000000009",
+        LineItems=[{"Description": "Other's line", "LineAmount": 30}],
+    )
+    with db.begin(crm_url) as conn:
+        for record in (first, other):  # the first attempt, then the rerun
+            import_run.clear_run(conn, spec, "run-1", 1)
+            staging.write_page(conn, spec, staging.stage_page(spec, [record], CTX))
+            conn.execute(text("UPDATE stg_invoices SET validation_status = 'valid'"))
+            validated.promote(conn, spec, "run-1", 1)
+        lines = conn.execute(
+            text("SELECT parent_id, description FROM val_invoice_lines ORDER BY parent_id")
+        ).all()
+    assert [tuple(row) for row in lines] == [
+        (first["InvoiceID"].lower(), "First's line"),
+        (other["InvoiceID"].lower(), "Other's line"),
+    ]
 
 
 def test_the_bulk_writers_store_exactly_what_sqlalchemy_core_stores(crm_url):
