@@ -44,7 +44,6 @@ def postgresql_url(tmp_path: Path) -> Iterator[str]:
     yield from _make_db("postgresql", tmp_path)
 
 
-@pytest.mark.postgres
 def test_an_older_line_index_keyed_by_the_parents_xero_id_is_rebuilt_on_the_parents_position(crm_url):
     """Migration 0290 drops the lines' (run, connection, parent_id) index; the registry step creates the declared
     (run, connection, parent_page, parent_position) one under the same name, as it creates any index a table lacks."""
@@ -70,6 +69,7 @@ def test_an_older_line_index_keyed_by_the_parents_xero_id_is_rebuilt_on_the_pare
     assert migrate.migrate(crm_url) == []
 
 
+@pytest.mark.postgres
 def test_staged_payloads_are_compressed_with_lz4_on_postgresql(postgresql_url):
     crm_url = postgresql_url
     migrate.migrate(crm_url)
