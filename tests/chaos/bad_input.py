@@ -231,8 +231,8 @@ def run_parsed(
     for name, parsed in pages.items():
         entity = ENTITY[name]
         with engine.begin() as conn:
-            import_run.clear_run(conn, entity, run_id, connection_id)
-            staged = staging.stage_page(entity, parsed, ctx, page=1)
+            pages_kept = import_run.clear_run(conn, entity, run_id, connection_id)
+            staged = staging.stage_page(entity, parsed, ctx, page=pages_kept + 1)
             staging.write_page(conn, entity, staged)
         result.entities[name] = import_run.EntityExtract(
             name, "full", complete=True, pages=1, records=len(parsed)

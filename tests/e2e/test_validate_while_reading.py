@@ -94,6 +94,40 @@ def test_the_load_steps_of_entities_already_read_commit_while_the_payments_are_r
     )
 
 
+def test_an_extract_retried_after_its_entities_were_mirrored_keeps_their_payloads(
+    make_sandbox, crm_db, tmp_path: Path
+):
+    """Extract validates and mirrors each entity as it goes, so a retried extract (same run id: Airflow's retry)
+    finds the mirror pointing at its first attempt's staged rows. It keeps them (their raw payload is the only
+    copy of that version), stages its own pages after theirs, and ends with the CRM a single attempt gives."""
+    sandbox = make_sandbox(seed=3, contacts=30, tenants=1)
+    pipeline = build_pipeline(crm_db, sandbox)
+    info = pipeline.store.get(pipeline.connections["primary"])
+    first = import_run.extract(pipeline.engine, pipeline.store, info, "retried", full=True).as_dict()
+    pages = first["entities"]["invoices"]["pages"]
+    assert pipeline.scalar("SELECT COUNT(*) FROM val_invoices WHERE last_run_id = 'retried'") > 0
+    extracted = import_run.extract(pipeline.engine, pipeline.store, info, "retried", full=True).as_dict()
+    import_run.validate(pipeline.engine, extracted)
+    import_run.load(pipeline.engine, extracted, full=True)
+
+    # Nothing held back (a line joined to another attempt's parent would break its document's sums) ...
+    assert pipeline.scalar("SELECT COUNT(*) FROM quarantined_record WHERE run_id = 'retried'") == 0
+    # ... every mirrored record finds its own payload ...
+    orphans = pipeline.scalar(
+        "SELECT COUNT(*) FROM val_invoices v LEFT JOIN stg_invoices s ON s.stg_id = v.stg_id "
+        "AND s.xero_id = v.xero_id WHERE s.stg_id IS NULL"
+    )
+    assert orphans == 0
+    # ... the retry's pages come after the first attempt's, and each line belongs to one staged parent.
+    assert pipeline.scalar("SELECT MAX(page) FROM stg_invoices WHERE run_id = 'retried'") == 2 * pages
+    assert pipeline.scalar("SELECT COUNT(*) FROM val_invoice_lines") == pipeline.scalar(
+        "SELECT COUNT(*) FROM stg_invoice_lines WHERE parent_page > :p", p=pages
+    )
+    once = build_pipeline(f"sqlite:///{tmp_path / 'once.db'}", sandbox)
+    _import(once, "once")
+    assert crm_state(pipeline.engine, {}) == crm_state(once.engine, {})
+
+
 def test_only_staged_pages_commit_without_waiting_for_the_wal_flush(make_sandbox, crm_db):
     """Issue 13, fix 21: a staged page's commit does not wait for PostgreSQL's WAL flush. That is safe only
     because such a transaction holds nothing but the page (the validation and load commits after it flush it

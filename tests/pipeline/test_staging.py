@@ -215,9 +215,9 @@ def test_an_older_run_never_overwrites_a_newer_mirror(crm_url):
 
 
 def test_a_rerun_that_stages_another_record_promotes_only_that_record(crm_url):
-    """A rerun of a run clears what the run staged and stages again. SQLite then hands the cleared rows' ids out
-    again, so a record the first attempt mirrored may point at an id now held by another record's staged row: only
-    the record the rerun staged is promoted, with its own lines, and the first keeps its lines."""
+    """A rerun of a run (a retried task) clears what its first attempt staged, but not the staged rows the mirror
+    took from it: their raw payload is the only copy of that version. The rerun numbers its pages after them, so
+    each record is promoted with its own lines, and the first record's mirror row still finds its payload."""
     from xero_crm_sync import import_run
 
     migrate.migrate(crm_url)
@@ -227,19 +227,45 @@ def test_a_rerun_that_stages_another_record_promotes_only_that_record(crm_url):
         InvoiceID="9B7C5F1E-0000-4000-8000-000000000009",
         LineItems=[{"Description": "Other's line", "LineAmount": 30}],
     )
+    quarantined = invoice(InvoiceID="9B7C5F1E-0000-4000-8000-000000000008", Reference="held back")
     with db.begin(crm_url) as conn:
-        for record in (first, other):  # the first attempt, then the rerun
-            import_run.clear_run(conn, spec, "run-1", 1)
-            staging.write_page(conn, spec, staging.stage_page(spec, [record], CTX))
-            conn.execute(text("UPDATE stg_invoices SET validation_status = 'valid'"))
+        kept = []
+        for records in ([first, quarantined], [other]):  # the first attempt, then the rerun
+            kept.append(import_run.clear_run(conn, spec, "run-1", 1))
+            staging.write_page(conn, spec, staging.stage_page(spec, records, CTX, page=kept[-1] + 1))
+            conn.execute(
+                text("UPDATE stg_invoices SET validation_status = 'valid' WHERE xero_id NOT LIKE '%8'")
+            )
+            conn.execute(
+                text("UPDATE stg_invoices SET validation_status = 'quarantined' WHERE xero_id LIKE '%8'")
+            )
             validated.promote(conn, spec, "run-1", 1)
         lines = conn.execute(
             text("SELECT parent_id, description FROM val_invoice_lines ORDER BY parent_id")
         ).all()
+        # What analysts read (docs/CRM_SCHEMA.md): each mirrored record's staged payload.
+        payloads = conn.execute(
+            text(
+                "SELECT v.xero_id, CAST(s.raw AS TEXT), s.page FROM val_invoices v JOIN stg_invoices s "
+                "ON s.stg_id = v.stg_id AND s.xero_id = v.xero_id ORDER BY v.xero_id"
+            )
+        ).all()
+        staged = conn.execute(text("SELECT xero_id FROM stg_invoices ORDER BY xero_id")).scalars().all()
+        staged_lines = conn.execute(text("SELECT COUNT(*) FROM stg_invoice_lines")).scalar_one()
+    assert kept == [0, 1]  # nothing to keep at first; then the first attempt's page 1
     assert [tuple(row) for row in lines] == [
         (first["InvoiceID"].lower(), "First's line"),
         (other["InvoiceID"].lower(), "Other's line"),
     ]
+    assert [
+        (xero_id, json.loads(raw)["LineItems"][0]["Description"], page) for xero_id, raw, page in payloads
+    ] == [
+        (first["InvoiceID"].lower(), "First's line", 1),
+        (other["InvoiceID"].lower(), "Other's line", 2),
+    ]
+    # The quarantined record of the first attempt was not mirrored: cleared with its lines, as before.
+    assert staged == [first["InvoiceID"].lower(), other["InvoiceID"].lower()]
+    assert staged_lines == 2
 
 
 def test_the_bulk_writers_store_exactly_what_sqlalchemy_core_stores(crm_url):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import text
@@ -267,3 +268,36 @@ def test_a_burst_of_crm_edits_costs_a_few_batched_calls(world: WebhookWorld) -> 
     writes = [c for c in world.pipeline.sandbox.admin.journal() if c["method"] in ("POST", "PUT")]
     assert len(writes) == 1, [w["path"] for w in writes]  # 15 customers: one batch of up to 50
     assert _needs_push(world) == 0
+
+
+def test_a_retried_webhook_run_keeps_what_its_first_attempt_mirrored(world: WebhookWorld) -> None:
+    """A retried task starts again at its first pass's run id and clears what that pass staged, but not the staged
+    rows the mirror took: each mirrored invoice still finds its raw payload (the only copy of that version), and the
+    invoice the retry reads is mirrored with its own lines, not the first attempt's."""
+    editable = [
+        i
+        for i in world.org.invoices.values()
+        if i["Type"] == "ACCREC" and i["Status"] in ("DRAFT", "AUTHORISED") and not i.get("AmountPaid")
+    ]
+    first, second = sorted(editable, key=lambda i: i["InvoiceID"])[-2:]
+    for invoice, reference in ((first, "first attempt"), (second, "the retry")):
+        assert world.org.upsert_invoices([{"InvoiceID": invoice["InvoiceID"], "Reference": reference}])[0].ok
+        world.process("retried-run")
+    ids = [first["InvoiceID"].lower(), second["InvoiceID"].lower()]
+    mirrored = world.pipeline.rows(
+        "SELECT v.xero_id, CAST(s.raw AS TEXT) AS raw FROM val_invoices v JOIN stg_invoices s "
+        "ON s.stg_id = v.stg_id AND s.xero_id = v.xero_id WHERE v.xero_id IN (:a, :b) ORDER BY v.xero_id",
+        a=ids[0],
+        b=ids[1],
+    )
+    assert [(r["xero_id"], json.loads(r["raw"])["Reference"]) for r in mirrored] == [
+        (ids[0], "first attempt"),
+        (ids[1], "the retry"),
+    ]
+    for invoice in (first, second):
+        lines = world.pipeline.rows(
+            "SELECT description FROM val_invoice_lines WHERE parent_id = :p ORDER BY line_no",
+            p=invoice["InvoiceID"].lower(),
+        )
+        expected = world.org.invoices.get(invoice["InvoiceID"])["LineItems"]
+        assert [r["description"] for r in lines] == [line.get("Description") for line in expected]

@@ -87,8 +87,7 @@ def extract_ids(
         result.entities[name] = item
         started, calls_before = time.perf_counter(), client.stats.calls
         with engine.begin() as conn:
-            import_run.clear_run(conn, entity, run_id, info.id)
-        page_no = 0
+            page_no = import_run.clear_run(conn, entity, run_id, info.id)
         with staging.PageWriter(engine) as writer:
             for chunk in _chunks(sorted(set(ids)), IDS_PER_CALL):
                 for page in client.iter_pages(entity, ids=chunk):
