@@ -9,6 +9,11 @@ Every 10 minutes, for each Xero connection that is not disconnected (one mapped 
 2. **check `/connections`**: the organisation must still be listed for the app;
 3. **record** the outcome in `connection_health_check` and on the connection (the status page shows both).
 
+Beside the checks, **prune_staging** forgets what import runs older than the retention window staged
+(`$XERO_STAGING_KEEP_DAYS`, 14 days by default; `include/xero_crm_sync/retention.py`): staged rows, their lines
+and the runs' quarantined records, never the staged rows the mirror points at (the raw payload of every current
+record stays). A run at a time, oldest first, at most 200 a run of this DAG.
+
 Outcomes: `ok`; `refresh_failed` / `unreachable` (passing: the task retries; the stored refresh token stays
 valid for Xero's 30-minute grace period); `reconnect_required` (Xero refused the grant: revoked, authorising
 user removed, or unused for 60 days) and `tenant_missing` (disconnected in Xero): the connection is flagged,
@@ -73,7 +78,17 @@ def xero_connection_health() -> None:
             raise RuntimeError(f"{connection['tenant_name']}: {result.detail}")  # retried
         return result.as_dict()
 
+    @task
+    def prune_staging() -> dict[str, Any]:
+        """Staging retention (see above): one short transaction per old import run."""
+        from xero_crm_sync import retention, staging
+
+        hook = XeroHook()
+        older_than = staging.now_utc_naive() - retention.keep_staged()
+        return retention.prune_staging(hook.engine, older_than=older_than).as_dict()
+
     check.expand(connection=list_connections())
+    prune_staging()
 
 
 xero_connection_health()

@@ -5,6 +5,7 @@ connect                      connect a Xero organisation (OAuth2 authorization c
 connections                  list connections and their health (never their tokens)
 disconnect                   disconnect an organisation: revoke at Xero, stop its DAGs, keep CRM data
 health                       check connections now (what the xero_connection_health DAG does)
+prune-staging                forget what old import runs staged, never what the mirror points at (xero_connection_health)
 import                       run one import cycle without Airflow (what xero_import does; debugging)
 push                         push changed customers and products once (what xero_push does; debugging)
 outbox                       drain the order outbox once: confirmed orders -> Draft invoices (xero_order_invoices)
@@ -173,6 +174,30 @@ def cmd_health(args: argparse.Namespace) -> int:
             + (f"  {r.detail}" if r.detail else "")
         )
     return 0 if all(r.outcome in ("ok", "skipped") for r in results) else 1
+
+
+def cmd_prune_staging(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from xero_crm_sync import retention, staging
+
+    if args.keep_days is not None and not args.keep_days > 0:
+        raise SettingsError(f"--keep-days must be more than 0, not {args.keep_days}")
+    keep = timedelta(days=args.keep_days) if args.keep_days is not None else retention.keep_staged()
+    older_than = staging.now_utc_naive() - keep
+    total = retention.PruneResult()
+    while True:  # a batch of runs at a time, as the DAG does every 10 minutes
+        batch = retention.prune_staging(db.get_engine(), older_than=older_than, max_runs=args.max_runs)
+        for name, value in batch.as_dict().items():
+            setattr(total, name, getattr(total, name) + value)
+        if batch.runs < args.max_runs or not batch.finished:
+            break
+    print(
+        f"import runs started before {older_than:%Y-%m-%d %H:%M} UTC: {total.runs} looked at, {total.finished} "
+        f"with nothing left; staged records deleted {total.staged_deleted} (their lines with them), kept for "
+        f"the mirror {total.kept_for_mirror}; quarantined records deleted {total.quarantine_deleted}"
+    )
+    return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -446,6 +471,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("health", "check connections now: refresh ahead of expiry, GET /connections")
     p.add_argument("--connection-id", type=int, help="one xero_connection.id (default: every connection)")
     p.set_defaults(func=cmd_health)
+
+    p = command(
+        "prune-staging",
+        "forget what import runs older than the retention window staged (rows, lines, quarantined records), "
+        "never the staged rows the mirror points at (what xero_connection_health does every 10 minutes)",
+    )
+    p.add_argument(
+        "--keep-days",
+        type=float,
+        help="the retention window in days (default $XERO_STAGING_KEEP_DAYS, else 14)",
+    )
+    p.add_argument("--max-runs", type=int, default=200, help="runs per transaction batch")
+    p.set_defaults(func=cmd_prune_staging)
 
     p = command("import", "run one import without Airflow: extract, validate, load (what xero_import does)")
     p.add_argument("--full", action="store_true", help="re-read everything instead of what changed")

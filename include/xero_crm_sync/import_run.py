@@ -136,45 +136,19 @@ def _as_dt(value: Any) -> datetime | None:
 
 def clear_run(conn: Connection, entity: Entity, run_id: str, connection_id: int) -> int:
     """Forget what an earlier attempt of this run staged for the entity (a retried task starts clean), except the
-    staged rows the mirror now points at: their raw payload is the only copy of that version (a retried webhook
-    task starts again at its first pass, whose records the mirror already took; so does an extract retried after
-    its load ahead). Those rows keep their lines. Returns the last page number kept (0 if none): the retry numbers its pages after it, since a line finds
-    its staged parent by (page, position) in the run."""
-    params = {"run_id": run_id, "connection_id": connection_id}
-    tables = staging.TABLES[entity.name]
-    parents, mirror = tables.staging, tables.validated
-    run_rows = "run_id = :run_id AND connection_id = :connection_id"
-    # A mirror row holds this run's staged row when it names it (`stg_id`, the same record) and this run
-    # (`last_run_id` is written with `stg_id`). Correlated through the mirror's key, so that each staged row is one
-    # index probe on both databases (PostgreSQL plans NOT EXISTS as an anti-join; NOT IN could not be).
-    mirrored = (
-        f"SELECT 1 FROM {mirror.name} v WHERE v.connection_id = :connection_id AND v.last_run_id = :run_id "  # noqa: S608
-        f"AND v.xero_id = {parents.name}.xero_id AND v.stg_id = {parents.name}.stg_id"
-    )
-    kept = conn.execute(
-        text(f"SELECT COUNT(*), MAX(page) FROM {parents.name} WHERE {run_rows} AND EXISTS ({mirrored})"),  # noqa: S608
-        params,
-    ).one()
-    for table in tables.line_staging.values():
-        parent_kept = (
-            f"SELECT 1 FROM {mirror.name} v JOIN {parents.name} p "  # noqa: S608
-            "ON p.stg_id = v.stg_id AND p.xero_id = v.xero_id "
-            f"WHERE v.connection_id = :connection_id AND v.last_run_id = :run_id AND v.xero_id = {table.name}.parent_id "
-            f"AND p.run_id = :run_id AND p.connection_id = :connection_id "
-            f"AND p.page = {table.name}.parent_page AND p.position = {table.name}.parent_position"
-        )
-        keep = f" AND NOT EXISTS ({parent_kept})" if kept[0] else ""
-        conn.execute(text(f"DELETE FROM {table.name} WHERE {run_rows}{keep}"), params)  # noqa: S608
-    keep = f" AND NOT EXISTS ({mirrored})" if kept[0] else ""
-    conn.execute(text(f"DELETE FROM {parents.name} WHERE {run_rows}{keep}"), params)  # noqa: S608
+    staged rows the mirror now points at (`staging.forget_run`: a retried webhook task starts again at its first
+    pass, whose records the mirror already took; so does an extract retried after its load ahead). Returns the last
+    page number kept (0 if none): the retry numbers its pages after it, since a line finds its staged parent by
+    (page, position) in the run."""
+    forgotten = staging.forget_run(conn, entity, run_id, connection_id)
     conn.execute(
         text(
             "DELETE FROM quarantined_record WHERE run_id = :run_id AND connection_id = :connection_id "
             "AND entity = :entity"
         ),
-        {**params, "entity": entity.name},
+        {"run_id": run_id, "connection_id": connection_id, "entity": entity.name},
     )
-    return int(kept[1] or 0)
+    return forgotten.last_kept_page
 
 
 def extract(

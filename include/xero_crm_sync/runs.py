@@ -63,7 +63,8 @@ def record_run(
         else:
             conn.execute(
                 text(
-                    "UPDATE sync_run SET counts = :counts, mode = COALESCE(:mode, mode), "
+                    # A rerun, however late, may stage again: retention looks at the run again (retention.py).
+                    "UPDATE sync_run SET counts = :counts, mode = COALESCE(:mode, mode), staging_pruned_at = NULL, "
                     "status = COALESCE(:status, status), error = COALESCE(:error, error), "
                     "finished_at = CASE WHEN :status IS NULL THEN finished_at ELSE :now END "
                     "WHERE run_id = :r AND connection_id = :c AND kind = :kind"

@@ -38,10 +38,11 @@ from sqlalchemy import (
     Numeric,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.dialects import postgresql
 
-from xero_crm_sync import xero_values
+from xero_crm_sync import db, xero_values
 from xero_crm_sync.entities import ENTITIES, MISSING, Entity, Lines
 from xero_crm_sync.entities import Column as EntityColumn
 
@@ -542,6 +543,57 @@ def write_page(conn: Connection, entity: Entity, page: StagedPage) -> int:
     for name, rows in page.lines.items():
         write_rows(conn, tables.line_staging[name], rows)
     return count
+
+
+@dataclass(frozen=True)
+class ForgottenRun:
+    deleted: int  # staged records deleted (their lines with them)
+    kept: int  # staged records kept because the mirror points at them
+    last_kept_page: int  # the highest page number among those kept (0 if none)
+
+
+def forget_run(
+    conn: Connection,
+    entity: Entity,
+    run_id: str,
+    connection_id: int,
+    *,
+    extracted_before: datetime | None = None,
+) -> ForgottenRun:
+    """Delete what `run_id` staged for the entity, with the lines, except the staged records the mirror points at
+    (and their lines): the raw payload there is the only copy of the version the mirror holds. Used by a rerun of
+    the run (`import_run.clear_run`) and by retention (`retention.prune_staging`), which passes `extracted_before`
+    so that a late rerun's fresh rows of an old run stay until they are old themselves."""
+    params: dict[str, Any] = {"run_id": run_id, "connection_id": connection_id}
+    tables = TABLES[entity.name]
+    parents, mirror = tables.staging.name, tables.validated.name
+    run_rows = "run_id = :run_id AND connection_id = :connection_id"
+    if extracted_before is not None:
+        run_rows += " AND extracted_at < :extracted_before"
+        params["extracted_before"] = db.bind_time(extracted_before, conn.dialect.name)
+    # A mirror row holds this run's staged row when it names it (`stg_id`, the same record) and this run
+    # (`last_run_id` is written with `stg_id`). Correlated through the mirror's key, so that each staged row is one
+    # index probe on both databases (PostgreSQL plans NOT EXISTS as an anti-join; NOT IN could not be).
+    mirrored = (
+        f"SELECT 1 FROM {mirror} v WHERE v.connection_id = :connection_id AND v.last_run_id = :run_id "
+        f"AND v.xero_id = {parents}.xero_id AND v.stg_id = {parents}.stg_id"
+    )
+    kept, last_page = conn.execute(
+        text(f"SELECT COUNT(*), MAX(page) FROM {parents} WHERE {run_rows} AND EXISTS ({mirrored})"),
+        params,
+    ).one()
+    for lines in tables.line_staging.values():
+        parent_kept = (
+            f"SELECT 1 FROM {mirror} v JOIN {parents} p ON p.stg_id = v.stg_id AND p.xero_id = v.xero_id "
+            "WHERE v.connection_id = :connection_id AND v.last_run_id = :run_id "
+            f"AND v.xero_id = {lines.name}.parent_id AND p.run_id = :run_id AND p.connection_id = :connection_id "
+            f"AND p.page = {lines.name}.parent_page AND p.position = {lines.name}.parent_position"
+        )
+        keep = f" AND NOT EXISTS ({parent_kept})" if kept else ""
+        conn.execute(text(f"DELETE FROM {lines.name} WHERE {run_rows}{keep}"), params)
+    keep = f" AND NOT EXISTS ({mirrored})" if kept else ""
+    deleted = conn.execute(text(f"DELETE FROM {parents} WHERE {run_rows}{keep}"), params).rowcount
+    return ForgottenRun(deleted=deleted, kept=kept, last_kept_page=int(last_page or 0))
 
 
 def now_utc_naive() -> datetime:

@@ -4,6 +4,7 @@ connection it flagged. Afterwards, no token the sandbox issued appears in any fi
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,24 @@ def _run_cli(env: Connected, dag_id: str, log: Path) -> None:
     """Run a DAG the way `make run` does (`airflow dags test` in its own process); its output goes to `log`."""
     environ = airflow_environ({**os.environ, "CRM_DATABASE_URL": env.url, **env.sandbox.env()})
     assert run_airflow(["dags", "test", dag_id], environ, log) == 0, log.read_text()[-3000:]
+
+
+def _stage_an_old_import(env: Connected) -> None:
+    """An import run of 30 days ago that staged one contact, which the mirror does not hold."""
+    from xero_crm_sync import db, staging
+    from xero_crm_sync.entities import entity
+
+    when = staging.now_utc_naive() - timedelta(days=30)
+    with env.engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO sync_run (run_id, connection_id, kind, started_at) VALUES ('a-month-ago', :c, 'import', :t)"
+            ),
+            {"c": env.ids["secondary"], "t": db.bind_time(when, conn.dialect.name)},
+        )
+        ctx = staging.RunContext(run_id="a-month-ago", connection_id=env.ids["secondary"], extracted_at=when)
+        contact = {"ContactID": "5d6e2a1b-0000-4000-8000-000000000001", "Name": "Long Gone Ltd"}
+        staging.write_page(conn, entity("contacts"), staging.stage_page(entity("contacts"), [contact], ctx))
 
 
 def _health_rows(env: Connected) -> list[dict]:
@@ -70,9 +89,18 @@ def test_health_dag_records_refreshes_and_flags_a_revoked_connection(two_orgs: C
     assert sorted(tasks[k] for k in tasks if k.startswith("check[")) == ["failed", "success"]
     assert two_orgs.row(two_orgs.ids["primary"])["status"] == "disconnected"
 
-    # 3. From then on nothing fails because of it: the next run checks the secondary only.
+    # 3. From then on nothing fails because of it: the next run checks the secondary only. Beside the checks it
+    # forgets what import runs older than the retention window staged (an import of 30 days ago here).
+    _stage_an_old_import(two_orgs)
     state, tasks = _run(two_orgs, "xero_connection_health")
     assert state == "success" and [k for k in tasks if k.startswith("check[")] == ["check[0]"]
+    assert tasks["prune_staging"] == "success"
+    with two_orgs.engine.connect() as conn:
+        assert (
+            conn.execute(text("SELECT COUNT(*) FROM stg_contacts WHERE run_id = 'a-month-ago'")).scalar() == 0
+        )
+        pruned = "SELECT staging_pruned_at FROM sync_run WHERE run_id = 'a-month-ago'"
+        assert conn.execute(text(pruned)).scalar() is not None
 
     # 4. Nothing Airflow wrote (the run's log, its database with XComs and rendered fields) holds a token or the
     # client secret.

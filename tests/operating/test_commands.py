@@ -22,7 +22,7 @@ def _journal_writes(sandbox, path: str) -> list[dict]:
 
 
 @pytest.mark.parametrize("fresh_crm", ["sqlite"], indirect=True)  # their SQL is tested on both elsewhere
-def test_push_outbox_and_health_commands_do_what_their_dags_do(fresh_crm, sandbox, capsys):
+def test_push_outbox_health_and_prune_commands_do_what_their_dags_do(fresh_crm, sandbox, capsys):
     connect_new_company(demo.COMPANY)
     assert run("import", "--full") == 0
     demo._sales_staff_work(fresh_crm)  # a new customer and product, a price change, a confirmed order
@@ -54,6 +54,9 @@ def test_push_outbox_and_health_commands_do_what_their_dags_do(fresh_crm, sandbo
 
     assert run("health") == 0
     assert " ok " in capsys.readouterr().out
+
+    assert run("prune-staging") == 0  # the import above is inside the retention window: nothing to forget
+    assert "0 looked at" in capsys.readouterr().out
 
 
 def _commands() -> dict[str, argparse.ArgumentParser]:

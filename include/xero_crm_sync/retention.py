@@ -1,0 +1,104 @@
+"""Staging retention: forget what old import runs staged, never what the mirror still points at.
+
+Staging is append-only (one row per record per run, with Xero's raw payload), so without retention it grows with
+every run: a 100,000-contact organisation's daily full reconcile stages about 800 MiB. Once an import run is older
+than the window (`keep_staged()`: `$XERO_STAGING_KEEP_DAYS`, 14 days by default), its staged rows and lines are
+deleted, except the staged records the mirror points at (`staging.forget_run`): they hold the raw payload of the
+version the mirror and the CRM carry, so analysts can always read what Xero said for every current record. A run is stamped
+(`sync_run.staging_pruned_at`) when nothing of it is left, so it is not looked at again; a run that still holds a
+mirrored version is looked at on the next pass (the next full reconcile re-stages those records, and the mirror
+moves to the newer rows). The run's quarantined records go with it (a record still invalid is quarantined again by
+each run that reads it).
+
+A transaction per entity of a run, oldest run first, at most `max_runs` runs per call: SQLite's write lock is
+held for one table's deletes at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Engine, text
+
+from xero_crm_sync import db, staging
+from xero_crm_sync.entities import ENTITIES, Entity
+from xero_crm_sync.settings import SettingsError
+
+KEEP_STAGED_DAYS = 14.0
+
+
+def keep_staged() -> timedelta:
+    """The retention window: `$XERO_STAGING_KEEP_DAYS` (days; fractions allowed), else 14 days."""
+    value = os.environ.get("XERO_STAGING_KEEP_DAYS", "").strip()
+    try:
+        days = float(value) if value else KEEP_STAGED_DAYS
+    except ValueError:
+        raise SettingsError(f"XERO_STAGING_KEEP_DAYS must be a number of days, not {value!r}") from None
+    if not days > 0:
+        raise SettingsError(f"XERO_STAGING_KEEP_DAYS must be more than 0 days, not {value!r}")
+    return timedelta(days=days)
+
+
+@dataclass
+class PruneResult:
+    runs: int = 0  # import runs looked at
+    finished: int = 0  # of those, runs with nothing left (stamped)
+    staged_deleted: int = 0  # staged records deleted (their lines with them)
+    kept_for_mirror: int = 0  # staged records kept: the mirror points at them
+    quarantine_deleted: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def prune_staging(engine: Engine, *, older_than: datetime, max_runs: int = 200) -> PruneResult:
+    """Forget what import runs started before `older_than` (naive UTC) staged; see the module."""
+    result = PruneResult()
+    with engine.connect() as conn:
+        runs = conn.execute(
+            text(
+                "SELECT run_id, connection_id FROM sync_run WHERE kind = 'import' AND staging_pruned_at IS NULL "
+                "AND started_at < :older_than ORDER BY started_at LIMIT :max_runs"
+            ),
+            {"older_than": db.bind_time(older_than, conn.dialect.name), "max_runs": max_runs},
+        ).all()
+    for run_id, connection_id in runs:
+        params = {"run_id": run_id, "connection_id": connection_id}
+        left = False
+        for entity in ENTITIES:
+            # A transaction per entity of a run: SQLite's write lock is held for one table's deletes at a time.
+            with engine.begin() as conn:
+                forgotten = staging.forget_run(
+                    conn, entity, run_id, connection_id, extracted_before=older_than
+                )
+                # Kept for the mirror, or staged again by a late rerun of the run: looked at again next time.
+                left = left or _staged_any(conn, entity, params)
+            result.staged_deleted += forgotten.deleted
+            result.kept_for_mirror += forgotten.kept
+        with engine.begin() as conn:
+            result.quarantine_deleted += conn.execute(
+                text(
+                    "DELETE FROM quarantined_record WHERE run_id = :run_id AND connection_id = :connection_id"
+                ),
+                params,
+            ).rowcount
+            if not left:
+                conn.execute(
+                    text(
+                        "UPDATE sync_run SET staging_pruned_at = :now WHERE run_id = :run_id "
+                        "AND connection_id = :connection_id AND kind = 'import'"
+                    ),
+                    {**params, "now": db.bind_time(staging.now_utc_naive(), conn.dialect.name)},
+                )
+                result.finished += 1
+        result.runs += 1
+    return result
+
+
+def _staged_any(conn: Connection, entity: Entity, params: dict[str, Any]) -> bool:
+    table = staging.TABLES[entity.name].staging.name
+    sql = f"SELECT 1 FROM {table} WHERE run_id = :run_id AND connection_id = :connection_id LIMIT 1"  # noqa: S608
+    return conn.execute(text(sql), params).first() is not None
