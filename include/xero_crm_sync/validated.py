@@ -92,6 +92,9 @@ def promote_sql(entity: Entity) -> list[str]:
             WHERE v.connection_id = :connection_id AND v.last_run_id = :run_id""",
             f"CREATE INDEX ix_{promoted} ON {promoted} (xero_id, page, position)",
         ]
+    # The lines in the mirror's key order (connection, parent id, line): read in staging order, the parents' ids
+    # are random, and each line landed on a random leaf of the key's index (a first sync's million invoice lines:
+    # 5.1-5.4 s on SQLite, 5.5-6.2 s on PostgreSQL; sorted first 2.7-2.9 s and 4.1-5.2 s; issue 13, fix 25).
     for spec in entity.lines:
         line_cols = ", ".join(c.name for c in spec.columns)
         statements.append(
@@ -105,7 +108,8 @@ def promote_sql(entity: Entity) -> list[str]:
             FROM {spec.staging_table} l
             JOIN {promoted} p
               ON l.parent_id = p.xero_id AND l.parent_page = p.page AND l.parent_position = p.position
-            WHERE l.run_id = :run_id AND l.connection_id = :connection_id"""
+            WHERE l.run_id = :run_id AND l.connection_id = :connection_id
+            ORDER BY l.parent_id, l.line_no"""
         )
     if entity.lines:
         statements.append(f"DROP TABLE {promoted}")
