@@ -12,7 +12,7 @@ Every 10 minutes, for each Xero connection that is not disconnected (one mapped 
 Beside the checks, **prune_staging** forgets what import runs older than the retention window staged
 (`$XERO_STAGING_KEEP_DAYS`, 14 days by default; `include/xero_crm_sync/retention.py`): staged rows, their lines
 and the runs' quarantined records, never the staged rows the mirror points at (the raw payload of every current
-record stays). A run at a time, oldest first, at most 200 a run of this DAG.
+record stays). Oldest run first, at most 200 runs a run of this DAG.
 
 Outcomes: `ok`; `refresh_failed` / `unreachable` (passing: the task retries; the stored refresh token stays
 valid for Xero's 30-minute grace period); `reconnect_required` (Xero refused the grant: revoked, authorising
@@ -80,7 +80,7 @@ def xero_connection_health() -> None:
 
     @task
     def prune_staging() -> dict[str, Any]:
-        """Staging retention (see above): one short transaction per old import run."""
+        """Staging retention (see above): a short transaction per entity of each old import run."""
         from xero_crm_sync import retention, staging
 
         hook = XeroHook()

@@ -4,11 +4,11 @@ Staging is append-only (one row per record per run, with Xero's raw payload), so
 every run: a 100,000-contact organisation's daily full reconcile stages about 800 MiB. Once an import run is older
 than the window (`keep_staged()`: `$XERO_STAGING_KEEP_DAYS`, 14 days by default), its staged rows and lines are
 deleted, except the staged records the mirror points at (`staging.forget_run`): they hold the raw payload of the
-version the mirror and the CRM carry, so analysts can always read what Xero said for every current record. A run is stamped
-(`sync_run.staging_pruned_at`) when nothing of it is left, so it is not looked at again; a run that still holds a
-mirrored version is looked at on the next pass (the next full reconcile re-stages those records, and the mirror
-moves to the newer rows). The run's quarantined records go with it (a record still invalid is quarantined again by
-each run that reads it).
+version the mirror and the CRM carry, so analysts can always read what Xero said for every current record.
+A run is stamped (`sync_run.staging_pruned_at`) when nothing of it is left, so it is not looked at again; a run that
+still holds a mirrored version is looked at on the next pass (the next full reconcile re-stages those records, and
+the mirror moves to the newer rows). The run's quarantined records go with it (a record still invalid is
+quarantined again by each run that reads it).
 
 A transaction per entity of a run, oldest run first, at most `max_runs` runs per call: SQLite's write lock is
 held for one table's deletes at a time.
