@@ -10,9 +10,9 @@ Every 10 minutes, for each Xero connection that is not disconnected (one mapped 
 3. **record** the outcome in `connection_health_check` and on the connection (the status page shows both).
 
 Beside the checks, **prune_staging** forgets what import runs older than the retention window staged
-(`$XERO_STAGING_KEEP_DAYS`, 14 days by default; `include/xero_crm_sync/retention.py`): staged rows, their lines
-and the runs' quarantined records, never the staged rows the mirror points at (the raw payload of every current
-record stays). Oldest run first, at most 200 runs a run of this DAG.
+(`$XERO_STAGING_KEEP_DAYS`, 14 days by default; `include/xero_crm_sync/retention.py`): staged rows and their
+lines, never the staged rows the mirror points at (the raw payload of every current record stays), and old
+quarantined records once resolved or quarantined again by a later run. Oldest run first, at most 200 runs a run of this DAG.
 
 Outcomes: `ok`; `refresh_failed` / `unreachable` (passing: the task retries; the stored refresh token stays
 valid for Xero's 30-minute grace period); `reconnect_required` (Xero refused the grant: revoked, authorising

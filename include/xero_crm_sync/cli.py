@@ -474,8 +474,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command(
         "prune-staging",
-        "forget what import runs older than the retention window staged (rows, lines, quarantined records), "
-        "never the staged rows the mirror points at (what xero_connection_health does every 10 minutes)",
+        "forget what import runs older than the retention window staged (rows and lines; old quarantined records "
+        "once resolved or quarantined again), never the staged rows the mirror points at (what "
+        "xero_connection_health does every 10 minutes)",
     )
     p.add_argument(
         "--keep-days",

@@ -7,8 +7,8 @@ deleted, except the staged records the mirror points at (`staging.forget_run`): 
 version the mirror and the CRM carry, so analysts can always read what Xero said for every current record.
 A run is stamped (`sync_run.staging_pruned_at`) when nothing of it is left, so it is not looked at again; a run that
 still holds a mirrored version is looked at on the next pass (the next full reconcile re-stages those records, and
-the mirror moves to the newer rows). The run's quarantined records go with it (a record still invalid is
-quarantined again by each run that reads it).
+the mirror moves to the newer rows). Quarantined records older than the window go when resolved, or when a later
+run quarantined the same record again (the status page lists open ones: an open record nothing superseded stays).
 
 A transaction per entity of a run, oldest run first, at most `max_runs` runs per call: SQLite's write lock is
 held for one table's deletes at a time.
@@ -78,14 +78,8 @@ def prune_staging(engine: Engine, *, older_than: datetime, max_runs: int = 200) 
                 left = left or _staged_any(conn, entity, params)
             result.staged_deleted += forgotten.deleted
             result.kept_for_mirror += forgotten.kept
-        with engine.begin() as conn:
-            result.quarantine_deleted += conn.execute(
-                text(
-                    "DELETE FROM quarantined_record WHERE run_id = :run_id AND connection_id = :connection_id"
-                ),
-                params,
-            ).rowcount
-            if not left:
+        if not left:
+            with engine.begin() as conn:
                 conn.execute(
                     text(
                         "UPDATE sync_run SET staging_pruned_at = :now WHERE run_id = :run_id "
@@ -93,9 +87,25 @@ def prune_staging(engine: Engine, *, older_than: datetime, max_runs: int = 200) 
                     ),
                     {**params, "now": db.bind_time(staging.now_utc_naive(), conn.dialect.name)},
                 )
-                result.finished += 1
+            result.finished += 1
         result.runs += 1
+    with engine.begin() as conn:
+        cutoff = {"older_than": db.bind_time(older_than, conn.dialect.name)}
+        result.quarantine_deleted = conn.execute(text(_OLD_QUARANTINE), cutoff).rowcount
     return result
+
+
+# Quarantined records older than the window go once resolved, or once a later run quarantined the same record
+# again (that row carries the open issue on the status page); an open one that nothing superseded stays, whatever
+# its age.
+_OLD_QUARANTINE = """
+DELETE FROM quarantined_record
+WHERE created_at < :older_than
+  AND (resolved_at IS NOT NULL OR EXISTS (
+        SELECT 1 FROM quarantined_record newer
+        WHERE newer.connection_id = quarantined_record.connection_id AND newer.entity = quarantined_record.entity
+          AND newer.xero_id = quarantined_record.xero_id AND newer.id > quarantined_record.id))
+"""
 
 
 def _staged_any(conn: Connection, entity: Entity, params: dict[str, Any]) -> bool:

@@ -52,12 +52,26 @@ def _import(
             text("UPDATE stg_invoices SET validation_status = 'valid' WHERE run_id = :r"), {"r": run_id}
         )
         validated.promote(conn, spec, run_id, connection_id)
+    _quarantine(url, connection_id, run_id, days_ago, "held back by every run")
+
+
+def _quarantine(
+    url: str, connection_id: int, run_id: str, days_ago: float, xero_id: str, *, resolved=False
+) -> None:
+    when = NOW - timedelta(days=days_ago)
+    with db.begin(url) as conn:
         conn.execute(
             text(
-                "INSERT INTO quarantined_record (run_id, connection_id, entity, xero_id, reasons, created_at) "
-                "VALUES (:r, :c, 'invoices', 'x', '[\"held\"]', CURRENT_TIMESTAMP)"
+                "INSERT INTO quarantined_record (run_id, connection_id, entity, xero_id, reasons, created_at, "
+                "resolved_at) VALUES (:r, :c, 'invoices', :x, '[\"held\"]', :t, :resolved)"
             ),
-            {"r": run_id, "c": connection_id},
+            {
+                "r": run_id,
+                "c": connection_id,
+                "x": xero_id,
+                "t": db.bind_time(when, conn.dialect.name),
+                "resolved": db.bind_time(when, conn.dialect.name) if resolved else None,
+            },
         )
 
 
@@ -86,9 +100,12 @@ def _mirrored_payloads(url: str) -> dict[str, str]:
     return {xero_id: json.loads(raw)["Reference"] for xero_id, raw in rows}
 
 
-def _quarantined(url: str) -> list[str]:
+def _quarantined(url: str) -> list[tuple[str, str]]:
     with db.begin(url) as conn:
-        return conn.execute(text("SELECT run_id FROM quarantined_record ORDER BY run_id")).scalars().all()
+        rows = conn.execute(
+            text("SELECT run_id, xero_id FROM quarantined_record ORDER BY run_id, xero_id")
+        ).all()
+    return [tuple(r) for r in rows]
 
 
 def _prune(url: str) -> dict[str, int]:
@@ -105,19 +122,27 @@ def test_old_runs_are_forgotten_except_the_versions_the_mirror_holds(crm_url):
     _import(
         crm_url, connection_id, "recent", 1, [invoice(InvoiceID=A, Reference="A v2", UpdatedDateUTC=newer)]
     )
+    _quarantine(crm_url, connection_id, "old", 20, "fixed since", resolved=True)
+    _quarantine(crm_url, connection_id, "old", 20, "still open")
+    _quarantine(crm_url, connection_id, "recent", 1, "resolved yesterday", resolved=True)  # inside the window
 
-    # The old run's version of A is superseded: gone with its lines and the run's quarantine; B's version is the
-    # mirror's: kept, with its lines. The recent run is inside the window: untouched.
+    # The old run's version of A is superseded: gone with its lines; B's version is the mirror's: kept, with its
+    # lines. The recent run is inside the window: untouched. Of the old quarantined records, the one a later run
+    # quarantined again and the resolved one go; the open one stays (the status page lists it).
     assert _prune(crm_url) == {
         "runs": 1,
         "finished": 0,
         "staged_deleted": 1,
         "kept_for_mirror": 1,
-        "quarantine_deleted": 1,
+        "quarantine_deleted": 2,
     }
     assert _staged(crm_url) == [("old", b, 2), ("recent", a, 2)]
     assert _mirrored_payloads(crm_url) == {a: "A v2", b: "B v1"}
-    assert _quarantined(crm_url) == ["recent"]
+    assert _quarantined(crm_url) == [
+        ("old", "still open"),
+        ("recent", "held back by every run"),
+        ("recent", "resolved yesterday"),
+    ]
 
     # The next full reconcile stages B again: the mirror moves to the newer row, and the old run empties and is
     # stamped, never looked at again.
