@@ -62,6 +62,24 @@ def test_the_product_diff_finds_a_taken_code_by_index_on_sqlite(tmp_path: Path):
     assert "USING INDEX ix_product_code_lower" in plan, plan
 
 
+def test_each_document_line_reads_its_product_off_an_index_on_sqlite(tmp_path: Path):
+    """A CRM line takes the product with its item code, a synced one first: read off an index kept in that order
+    (migration 0310), not sorted per line (a first sync sorts for each of a million lines otherwise)."""
+    from xero_crm_sync import transform
+
+    url = f"sqlite:///{tmp_path / 'crm.db'}"
+    migrate.migrate(url)
+    engine = db.get_engine(url)
+    with engine.connect() as conn:
+        for entity, lines in transform.loaded_lines().values():
+            sql = transform.document_lines_sql(entity, lines)
+            upsert = next(s for s in db.split_statements(sql) if s.lstrip().startswith("INSERT INTO"))
+            plan = _plan(conn, upsert, {**PARAMS, "operating_company_id": 1})
+            assert "SEARCH p USING INDEX ix_product_code_pick" in plan, (lines.name, plan)
+            assert "TEMP B-TREE" not in plan, (lines.name, plan)
+    engine.dispose()
+
+
 def test_a_runs_lines_are_read_by_their_parents_position_on_sqlite(tmp_path: Path):
     """Staged lines are indexed by their parent's (page, position) in the run, an index appended to in order
     (fix 23): the lines' sums that validation compares with SubTotal and the promotion's copy of the lines both
