@@ -12,7 +12,8 @@ Every 10 minutes, for each Xero connection that is not disconnected (one mapped 
 Beside the checks, **prune_staging** forgets what import runs older than the retention window staged
 (`$XERO_STAGING_KEEP_DAYS`, 14 days by default; `include/xero_crm_sync/retention.py`): staged rows and their
 lines, never the staged rows the mirror points at (the raw payload of every current record stays), and old
-quarantined records once resolved or quarantined again by a later run. Oldest run first, at most 200 runs a run of this DAG.
+quarantined records once resolved or quarantined again by a later run. Oldest run first, at most 200 runs and
+about two minutes a run of this DAG (a backlog is worked off over several runs).
 
 Outcomes: `ok`; `refresh_failed` / `unreachable` (passing: the task retries; the stored refresh token stays
 valid for Xero's 30-minute grace period); `reconnect_required` (Xero refused the grant: revoked, authorising
@@ -85,7 +86,8 @@ def xero_connection_health() -> None:
 
         hook = XeroHook()
         older_than = staging.now_utc_naive() - retention.keep_staged()
-        return retention.prune_staging(hook.engine, older_than=older_than).as_dict()
+        # At most ~2 minutes a run: the next health run (10 minutes on) never waits for a backlog.
+        return retention.prune_staging(hook.engine, older_than=older_than, max_seconds=120).as_dict()
 
     check.expand(connection=list_connections())
     prune_staging()

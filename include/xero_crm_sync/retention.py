@@ -10,13 +10,15 @@ still holds a mirrored version is looked at on the next pass (the next full reco
 the mirror moves to the newer rows). Quarantined records older than the window go when resolved, or when a later
 run quarantined the same record again (the status page lists open ones: an open record nothing superseded stays).
 
-A transaction per entity of a run, oldest run first, at most `max_runs` runs per call: SQLite's write lock is
-held for one table's deletes at a time.
+A transaction per entity of a run, oldest run first, at most `max_runs` runs per call and, given `max_seconds`, no
+new run after that long: SQLite's write lock is held for one table's deletes at a time, and a backlog (the first
+pass after an upgrade) is worked off over several passes instead of holding up the DAG that runs it.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -54,9 +56,13 @@ class PruneResult:
         return asdict(self)
 
 
-def prune_staging(engine: Engine, *, older_than: datetime, max_runs: int = 200) -> PruneResult:
-    """Forget what import runs started before `older_than` (naive UTC) staged; see the module."""
+def prune_staging(
+    engine: Engine, *, older_than: datetime, max_runs: int = 200, max_seconds: float | None = None
+) -> PruneResult:
+    """Forget what import runs started before `older_than` (naive UTC) staged; see the module. With `max_seconds`,
+    no further run is started once that much time has passed (the rest waits for the next pass)."""
     result = PruneResult()
+    started = time.monotonic()
     with engine.connect() as conn:
         runs = conn.execute(
             text(
@@ -66,6 +72,8 @@ def prune_staging(engine: Engine, *, older_than: datetime, max_runs: int = 200) 
             {"older_than": db.bind_time(older_than, conn.dialect.name), "max_runs": max_runs},
         ).all()
     for run_id, connection_id in runs:
+        if max_seconds is not None and result.runs and time.monotonic() - started > max_seconds:
+            break
         params = {"run_id": run_id, "connection_id": connection_id}
         left = False
         for entity in ENTITIES:
