@@ -545,6 +545,18 @@ def write_page(conn: Connection, entity: Entity, page: StagedPage) -> int:
     return count
 
 
+def mirror_holds(staged: str, mirror: str) -> str:
+    """SQL: the mirror row `mirror` holds the staged row `staged` of this run (:run_id, :connection_id). It names the
+    row (`stg_id`) and the same record (SQLite hands out again the rowids of the newest rows a rerun of a run
+    cleared, so an id alone may now be another record's row), and this run (`last_run_id` is written with
+    `stg_id`). The one statement of that rule: promotion finds the parents it promoted by it, and a run is
+    forgotten except what it names."""
+    return (
+        f"{mirror}.stg_id = {staged}.stg_id AND {mirror}.xero_id = {staged}.xero_id "
+        f"AND {mirror}.connection_id = :connection_id AND {mirror}.last_run_id = :run_id"
+    )
+
+
 @dataclass(frozen=True)
 class ForgottenRun:
     deleted: int  # staged records deleted (their lines with them)
@@ -571,22 +583,17 @@ def forget_run(
     if extracted_before is not None:
         run_rows += " AND extracted_at < :extracted_before"
         params["extracted_before"] = db.bind_time(extracted_before, conn.dialect.name)
-    # A mirror row holds this run's staged row when it names it (`stg_id`, the same record) and this run
-    # (`last_run_id` is written with `stg_id`). Correlated through the mirror's key, so that each staged row is one
-    # index probe on both databases (PostgreSQL plans NOT EXISTS as an anti-join; NOT IN could not be).
-    mirrored = (
-        f"SELECT 1 FROM {mirror} v WHERE v.connection_id = :connection_id AND v.last_run_id = :run_id "
-        f"AND v.xero_id = {parents}.xero_id AND v.stg_id = {parents}.stg_id"
-    )
+    # Correlated through the mirror's key, so that each staged row is one index probe on both databases
+    # (PostgreSQL plans NOT EXISTS as an anti-join; NOT IN could not be).
+    mirrored = f"SELECT 1 FROM {mirror} v WHERE {mirror_holds(parents, 'v')}"
     kept, last_page = conn.execute(
         text(f"SELECT COUNT(*), MAX(page) FROM {parents} WHERE {run_rows} AND EXISTS ({mirrored})"),
         params,
     ).one()
     for lines in tables.line_staging.values():
         parent_kept = (
-            f"SELECT 1 FROM {mirror} v JOIN {parents} p ON p.stg_id = v.stg_id AND p.xero_id = v.xero_id "
-            "WHERE v.connection_id = :connection_id AND v.last_run_id = :run_id "
-            f"AND v.xero_id = {lines.name}.parent_id AND p.run_id = :run_id AND p.connection_id = :connection_id "
+            f"SELECT 1 FROM {mirror} v JOIN {parents} p ON {mirror_holds('p', 'v')} "
+            f"WHERE v.xero_id = {lines.name}.parent_id AND p.run_id = :run_id AND p.connection_id = :connection_id "
             f"AND p.page = {lines.name}.parent_page AND p.position = {lines.name}.parent_position"
         )
         keep = f" AND NOT EXISTS ({parent_kept})" if kept else ""

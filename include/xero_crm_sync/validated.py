@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from sqlalchemy import Connection, text
 
-from xero_crm_sync import db
+from xero_crm_sync import db, staging
 from xero_crm_sync.entities import Entity
 
 
@@ -75,9 +75,8 @@ def promote_sql(entity: Entity) -> list[str]:
     ]
     if entity.lines:
         # Only parents whose mirror row now holds this run's staged row were promoted (the guard may have kept a
-        # newer one): found from the mirror through its `stg_id`, without ranking the run's rows a second time
-        # (issue 13, fix 24). The same record, too: SQLite hands out again the rowids of the newest rows a rerun of
-        # the run cleared, so an older mirror row may point at an id now held by another record's row of this run.
+        # newer one): found from the mirror through its `stg_id` (`staging.mirror_holds`), without ranking the
+        # run's rows a second time (issue 13, fix 24).
         # They are written to a temporary table first: joined in place, the ranking subquery was re-run for every
         # staged line whenever the planner expected one row (an incremental run's new run_id is never in the
         # statistics): 47 s for 2,300 invoices at 100,000 contacts, against well under a second this way.
@@ -87,9 +86,7 @@ def promote_sql(entity: Entity) -> list[str]:
             f"""CREATE TEMPORARY TABLE {promoted} AS
             SELECT s.xero_id, s.page, s.position FROM {entity.validated_table} v
             JOIN {entity.staging_table} s
-              ON s.stg_id = v.stg_id AND s.xero_id = v.xero_id
-             AND s.run_id = :run_id AND s.connection_id = :connection_id
-            WHERE v.connection_id = :connection_id AND v.last_run_id = :run_id""",
+              ON {staging.mirror_holds("s", "v")} AND s.run_id = :run_id AND s.connection_id = :connection_id""",
             f"CREATE INDEX ix_{promoted} ON {promoted} (xero_id, page, position)",
         ]
     # The lines in the mirror's key order (connection, parent id, line): read in staging order, the parents' ids
