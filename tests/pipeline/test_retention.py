@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from tests.pipeline.helpers import connected_company
 from tests.pipeline.test_staging import invoice
 from xero_crm_sync import db, migrate, retention, runs, staging, validated
 from xero_crm_sync.cli import main as cli_main
@@ -21,16 +22,7 @@ B = "9B7C5F1E-0000-4000-8000-00000000000B"
 
 
 def _connection(url: str) -> int:
-    with db.begin(url) as conn:
-        company = migrate.seed_demo(conn, "Retention Ltd")
-        conn.execute(
-            text(
-                "INSERT INTO xero_connection (operating_company_id, role, tenant_id, tenant_name, status) "
-                "VALUES (:c, 'primary', 't-1', 'Org', 'active')"
-            ),
-            {"c": company},
-        )
-        return conn.execute(text("SELECT id FROM xero_connection")).scalar_one()
+    return connected_company(url, "Retention Ltd")[1]
 
 
 def _import(

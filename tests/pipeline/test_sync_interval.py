@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
+from tests.pipeline.helpers import connected_company
 from xero_crm_sync import company_settings, db, import_run, migrate
 from xero_crm_sync.connections import ConnectionStore, utcnow
 
@@ -13,16 +14,8 @@ from xero_crm_sync.connections import ConnectionStore, utcnow
 def test_scheduled_runs_wait_for_the_company_interval(crm_url):
     migrate.migrate(crm_url)
     now = utcnow()
+    company, connection_id = connected_company(crm_url, "Interval Ltd")
     with db.begin(crm_url) as conn:
-        company = migrate.seed_demo(conn, "Interval Ltd")
-        conn.execute(
-            text(
-                "INSERT INTO xero_connection (operating_company_id, role, tenant_id, tenant_name, status) "
-                "VALUES (:c, 'primary', 't-1', 'Org', 'active')"
-            ),
-            {"c": company},
-        )
-        connection_id = conn.execute(text("SELECT id FROM xero_connection")).scalar_one()
         company_settings.set_company_settings(conn, company, sync_interval_minutes=30)
     store = ConnectionStore(db.get_engine(crm_url))
 
