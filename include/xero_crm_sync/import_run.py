@@ -27,7 +27,16 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, text
 
-from xero_crm_sync import runs, scheduling, staging, sync_errors, validated, validation, xero_access
+from xero_crm_sync import (
+    garbage_collection,
+    runs,
+    scheduling,
+    staging,
+    sync_errors,
+    validated,
+    validation,
+    xero_access,
+)
 from xero_crm_sync.connections import ConnectionInfo, ConnectionStore, utcnow
 from xero_crm_sync.crashpoints import crash_point
 from xero_crm_sync.entities import ENTITIES, Entity
@@ -151,6 +160,7 @@ def clear_run(conn: Connection, entity: Entity, run_id: str, connection_id: int)
     return forgotten.last_kept_page
 
 
+@garbage_collection.paused()
 def extract(
     engine: Engine,
     store: ConnectionStore,
@@ -402,6 +412,7 @@ def validate_entity(engine: Engine, entity: Entity, run_id: str, connection_id: 
     return report.as_dict()
 
 
+@garbage_collection.paused()
 def validate(engine: Engine, extract_result: dict[str, Any]) -> dict[str, Any]:
     """Validate and promote every completely extracted entity; quarantine the failures with their reasons.
 
