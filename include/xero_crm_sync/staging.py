@@ -198,9 +198,23 @@ class RunContext:
 
 @dataclass
 class StagedPage:
-    rows: list[dict[str, Any]]
-    lines: dict[str, list[dict[str, Any]]]
+    """One Xero page as staging rows. Each row is a list of values in its table's written-column order
+    (`columns`, `line_columns[name]`: what `write_rows` takes), built that way directly: a dict per row, merged
+    from parts and read back column by column for the driver, cost as much again as converting the values (issue
+    13, fix 28 in bench/NOTES.md). `row_dicts` and `line_dicts` give the rows by column name."""
+
+    rows: list[list[Any]]
+    lines: dict[str, list[list[Any]]]
     max_updated: datetime | None  # largest valid UpdatedDateUTC on the page (naive UTC)
+    columns: tuple[str, ...]
+    line_columns: dict[str, tuple[str, ...]]
+
+    def row_dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+    def line_dicts(self, name: str) -> list[dict[str, Any]]:
+        columns = self.line_columns[name]
+        return [dict(zip(columns, row, strict=True)) for row in self.lines[name]]
 
 
 Converter = tuple[str, str | None, Any, Any, str]  # column name, top-level key or None, getter, parser, type
@@ -235,13 +249,14 @@ def _converters(columns: tuple[EntityColumn, ...]) -> tuple[Converter, ...]:
 _NUMERIC_LIMIT = float(xero_values.MAX_NUMERIC)
 
 
-def _convert(columns: tuple[EntityColumn, ...], record: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
-    values: dict[str, Any] = {}
+def _convert(columns: tuple[EntityColumn, ...], record: dict[str, Any], values: list[Any]) -> list[str]:
+    """Append each column's value of `record` to `values`, in column order; return what did not parse."""
+    append = values.append
     errors: list[str] = []
     for name, key, getter, parse, kind in _converters(columns):
         raw = record.get(key, MISSING) if key is not None else getter(record)
         if raw is MISSING or raw is None:
-            values[name] = None
+            append(None)
             continue
         # Fast paths for what Xero sends nearly always (profiled: the parsers were most of staging's CPU at a
         # million line rows). ASCII text holds no surrogate, so only NUL needs looking for; a JSON number in range
@@ -249,29 +264,29 @@ def _convert(columns: tuple[EntityColumn, ...], record: dict[str, Any]) -> tuple
         # Anything else takes the parser, which says what is wrong.
         kind_of = type(raw)
         if kind == "text" and kind_of is str and raw.isascii() and "\x00" not in raw:
-            values[name] = raw
+            append(raw)
             continue
         if (
             kind == "numeric"
             and (kind_of is float or kind_of is int)
             and -_NUMERIC_LIMIT < raw < _NUMERIC_LIMIT
         ):
-            values[name] = raw
+            append(raw)
             continue
         try:
             value = parse(raw)
         except (ValueError, TypeError, OverflowError) as exc:
-            values[name] = None
+            append(None)
             errors.append(f"{name}: {exc}")
             continue
         if kind == "json":
             value = _json_text(value)
             if not xero_values.is_storable(value):
-                values[name] = None
+                append(None)
                 errors.append(f"{name}: text contains an unpaired surrogate (invalid UTF-16 escape)")
                 continue
-        values[name] = value
-    return values, errors
+        append(value)
+    return errors
 
 
 def _json_text(value: Any) -> str:
@@ -305,56 +320,92 @@ def _dump(record: Any) -> str:
     return _JSON_NUL.sub(r"\1\\\\u0000", text) if "\\u0000" in text else text
 
 
-def _payload(record: Any) -> dict[str, str]:
+def _payload(record: Any) -> tuple[str, str]:
+    """The raw payload and its digest (`raw`, `raw_digest`)."""
     raw = _dump(record)
-    return {"raw": raw, "raw_digest": hashlib.md5(raw.encode("utf-8", "surrogatepass")).hexdigest()}
+    return raw, hashlib.md5(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class _RowLayout:
+    """Where stage_page puts things in a record's row: the entity's columns after the head, as
+    `_staging_table` lays them out (`test_staged_rows_follow_the_written_columns` holds the two together)."""
+
+    columns: tuple[str, ...]
+    line_columns: dict[str, tuple[str, ...]]
+    key: int  # the Xero id's own column (a copy goes to `xero_id`)
+    updated: int | None  # updated_date_utc, if the entity has it
+
+
+_PARENT_HEAD = ("run_id", "connection_id", "extracted_at", "page", "position", "xero_id")
+_XERO_ID = _PARENT_HEAD.index("xero_id")
+
+
+_LAYOUTS: dict[int, tuple[Entity, _RowLayout]] = {}
+
+
+def _layout(entity: Entity) -> _RowLayout:
+    """Built once per entity, keyed by identity as `_converters` is (an entity is not hashable)."""
+    hit = _LAYOUTS.get(id(entity))
+    if hit is None or hit[0] is not entity:
+        names = [c.name for c in entity.columns]
+        tables = TABLES[entity.name]
+        hit = _LAYOUTS[id(entity)] = (
+            entity,
+            _RowLayout(
+                columns=tuple(written_columns(tables.staging)),
+                line_columns={
+                    name: tuple(written_columns(table)) for name, table in tables.line_staging.items()
+                },
+                key=len(_PARENT_HEAD) + names.index(entity.key_column.name),
+                updated=len(_PARENT_HEAD) + names.index("updated_date_utc")
+                if "updated_date_utc" in names
+                else None,
+            ),
+        )
+    return hit[1]
 
 
 def stage_page(entity: Entity, records: list[Any], ctx: RunContext, page: int = 1) -> StagedPage:
     """Xero records (as parsed JSON) -> staging rows for the entity and its line tables. Never raises."""
-    rows: list[dict[str, Any]] = []
-    lines: dict[str, list[dict[str, Any]]] = {ln.name: [] for ln in entity.lines}
+    layout = _layout(entity)
+    rows: list[list[Any]] = []
+    lines: dict[str, list[list[Any]]] = {ln.name: [] for ln in entity.lines}
     max_updated: datetime | None = None
-    base = {"run_id": ctx.run_id, "connection_id": ctx.connection_id, "extracted_at": ctx.extracted_at}
+    base = (ctx.run_id, ctx.connection_id, ctx.extracted_at)
+    lower_key = _looks_like_guid(entity.key)
     for position, record in enumerate(records):
+        row: list[Any] = [*base, page, position, None]
         if not isinstance(record, dict):
-            rows.append(
-                {
-                    **base,
-                    "page": page,
-                    "position": position,
-                    "xero_id": None,
-                    **{c.name: None for c in entity.columns},
-                    "parse_errors": json.dumps([f"record: expected an object, got {type(record).__name__}"]),
-                    **_payload(record),
-                }
-            )
+            row += [None] * len(entity.columns)
+            row.append(json.dumps([f"record: expected an object, got {type(record).__name__}"]))
+            row += _payload(record)
+            rows.append(row)
             continue
-        values, errors = _convert(entity.columns, record)
-        xero_id = values.get(entity.key_column.name)
-        if isinstance(xero_id, str) and _looks_like_guid(entity.key):
-            xero_id = xero_id.lower()
-            values[entity.key_column.name] = xero_id
-        updated = values.get("updated_date_utc")
-        if isinstance(updated, datetime) and (max_updated is None or updated > max_updated):
-            max_updated = updated
+        errors = _convert(entity.columns, record, row)
+        xero_id = row[layout.key]
+        if isinstance(xero_id, str) and lower_key:
+            xero_id = row[layout.key] = xero_id.lower()
+        row[_XERO_ID] = xero_id
+        if layout.updated is not None:
+            updated = row[layout.updated]
+            if isinstance(updated, datetime) and (max_updated is None or updated > max_updated):
+                max_updated = updated
         for line_spec in entity.lines:
-            parent = {"parent_id": xero_id, "parent_page": page, "parent_position": position}
-            line_rows, line_errors = _stage_lines(line_spec, record, base, parent)
-            lines[line_spec.name].extend(line_rows)
+            line_errors = _stage_lines(
+                line_spec, record, (*base, xero_id, page, position), lines[line_spec.name]
+            )
             errors.extend(line_errors)
-        rows.append(
-            {
-                **base,
-                "page": page,
-                "position": position,
-                "xero_id": xero_id,
-                **values,
-                "parse_errors": json.dumps(errors, ensure_ascii=False) if errors else None,
-                **_payload(record),
-            }
-        )
-    return StagedPage(rows=rows, lines=lines, max_updated=max_updated)
+        row.append(json.dumps(errors, ensure_ascii=False) if errors else None)
+        row += _payload(record)
+        rows.append(row)
+    return StagedPage(
+        rows=rows,
+        lines=lines,
+        max_updated=max_updated,
+        columns=layout.columns,
+        line_columns=layout.line_columns,
+    )
 
 
 def _looks_like_guid(key: str) -> bool:
@@ -362,49 +413,45 @@ def _looks_like_guid(key: str) -> bool:
 
 
 def _stage_lines(
-    spec: Lines, record: dict[str, Any], base: dict[str, Any], parent: dict[str, Any]
-) -> tuple[list[dict[str, Any]], list[str]]:
+    spec: Lines, record: dict[str, Any], head: tuple[Any, ...], rows: list[list[Any]]
+) -> list[str]:
+    """Append the record's line rows (each starting with `head` and its line number) to `rows`; return the
+    record's reasons for them."""
     items = record.get(spec.source)
     if items is None:
-        return [], []
+        return []
     if not isinstance(items, list):
-        return [], [f"{spec.source}: expected a list, got {type(items).__name__}"]
-    rows: list[dict[str, Any]] = []
+        return [f"{spec.source}: expected a list, got {type(items).__name__}"]
     errors: list[str] = []
     for line_no, item in enumerate(items, start=1):
         if not isinstance(item, dict):
             errors.append(f"{spec.source}[{line_no}]: expected an object")
             continue
-        values, line_errors = _convert(spec.columns, item)
+        row: list[Any] = [*head, line_no]
+        line_errors = _convert(spec.columns, item, row)
         errors.extend(f"{spec.source}[{line_no}].{e}" for e in line_errors)
-        rows.append(
-            {
-                **base,
-                **parent,
-                "line_no": line_no,
-                **values,
-                "parse_errors": json.dumps(line_errors, ensure_ascii=False) if line_errors else None,
-            }
-        )
-    return rows, errors
+        row.append(json.dumps(line_errors, ensure_ascii=False) if line_errors else None)
+        rows.append(row)
+    return errors
 
 
 # --- writing (the database edge) ----------------------------------------------------------------------------
 
 
-def _written_columns(table: Table) -> list[str]:
-    """The columns a staging write supplies (the id and the validation status take their defaults)."""
+def written_columns(table: Table) -> list[str]:
+    """The columns a staging write supplies, in the order of a staged row's values (the id and the validation
+    status take their defaults)."""
     return [c.name for c in table.columns if c.name != "stg_id" and c.name != "validation_status"]
 
 
-def _copy_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+def _copy_rows(conn: Connection, table: Table, rows: list[list[Any]]) -> None:
     """PostgreSQL: COPY FROM STDIN (binary-safe text protocol), an order of magnitude faster than INSERTs."""
-    columns = _written_columns(table)
+    columns = written_columns(table)
     dbapi = conn.connection.driver_connection
     column_list = ", ".join(f'"{c}"' for c in columns)
     with dbapi.cursor() as cur, cur.copy(f"COPY {table.name} ({column_list}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(list(map(row.get, columns)))
+            copy.write_row(row)
 
 
 @dataclass(frozen=True)
@@ -423,7 +470,7 @@ def _insert_plan(conn: Connection, table: Table) -> _InsertPlan:
     key = (table.name, conn.dialect.name)
     plan = _INSERT_PLANS.get(key)
     if plan is None:
-        columns = _written_columns(table)
+        columns = written_columns(table)
         converters = []
         for position, name in enumerate(columns):
             column_type = table.c[name].type
@@ -442,15 +489,15 @@ def _insert_plan(conn: Connection, table: Table) -> _InsertPlan:
     return plan
 
 
-def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """SQLite: the driver's executemany over plain tuples. Through `Connection.execute` SQLAlchemy spent more CPU
+def _insert_rows(conn: Connection, table: Table, rows: list[list[Any]]) -> None:
+    """SQLite: the driver's executemany over plain lists. Through `Connection.execute` SQLAlchemy spent more CPU
     on each row's parameters than SQLite spent storing it (issue 13, bench/NOTES.md row 16)."""
     plan = _insert_plan(conn, table)
-    columns, converters = plan.columns, plan.converters
+    converters = plan.converters
 
     def values() -> Iterator[list[Any]]:
         for row in rows:
-            value = list(map(row.get, columns))
+            value = row.copy()  # the page's own rows stay as staged
             for position, convert in converters:
                 if value[position] is not None:
                     value[position] = convert(value[position])
@@ -461,9 +508,9 @@ def _insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> 
     conn.connection.driver_connection.cursor().executemany(plan.sql, values())
 
 
-def write_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> int:
-    """Bulk-append rows to a staging table: COPY on PostgreSQL, the driver's executemany on SQLite. Returns the
-    row count."""
+def write_rows(conn: Connection, table: Table, rows: list[list[Any]]) -> int:
+    """Bulk-append rows (each in `written_columns(table)` order) to a staging table: COPY on PostgreSQL, the
+    driver's executemany on SQLite. Returns the row count."""
     if not rows:
         return 0
     if conn.dialect.name == "postgresql":

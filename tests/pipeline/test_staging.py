@@ -54,7 +54,7 @@ def invoice(**overrides):
 
 def test_typed_columns_lines_and_raw_payload():
     page = staging.stage_page(entity("invoices"), [invoice()], CTX)
-    (row,) = page.rows
+    (row,) = page.row_dicts()
     assert row["xero_id"] == "9b7c5f1e-0000-4000-8000-000000000001"  # GUIDs compared lower-case
     assert row["date"].isoformat() == "2019-11-14"
     assert row["due_date"].isoformat() == "2019-12-14"
@@ -62,7 +62,7 @@ def test_typed_columns_lines_and_raw_payload():
     assert row["total"] == Decimal("34.5")
     assert row["parse_errors"] is None
     assert json.loads(row["raw"])["Contact"] == {"ContactID": "c-1"}
-    lines = page.lines["invoice_lines"]
+    lines = page.line_dicts("invoice_lines")
     assert [(ln["line_no"], ln["description"], ln["quantity"]) for ln in lines] == [
         (1, "Widget", Decimal("2")),
         (2, "Gadget", Decimal("1")),
@@ -80,7 +80,7 @@ def test_bad_values_become_reasons_not_crashes():
         [invoice(Total="lots", Date="next tuesday", LineItems=[{"Quantity": True}]), "not an object"],
         CTX,
     )
-    first, second = page.rows
+    first, second = page.row_dicts()
     errors = json.loads(first["parse_errors"])
     assert "total: not a number: 'lots'" in errors
     assert "date: not a date: 'next tuesday'" in errors
@@ -97,13 +97,47 @@ def test_json_columns_are_compact_with_sorted_keys_and_a_lone_surrogate_is_a_rea
         [invoice(LineItems=[{"Tracking": tracking}, {"Tracking": unpaired}, {"Tracking": []}])],
         CTX,
     )
-    first, second, third = page.lines["invoice_lines"]
+    first, second, third = page.line_dicts("invoice_lines")
     assert first["tracking"] == '[{"Name":"Région","Option":"North","TrackingCategoryID":"t-1"}]'
     assert third["tracking"] == "[]"
     assert second["tracking"] is None
-    assert json.loads(page.rows[0]["parse_errors"]) == [
+    assert json.loads(page.row_dicts()[0]["parse_errors"]) == [
         "LineItems[2].tracking: text contains an unpaired surrogate (invalid UTF-16 escape)"
     ]
+
+
+def test_staged_rows_follow_the_written_columns():
+    """stage_page builds each row as a list in the order `write_rows` writes it (fix 28): every entity's and line
+    table's layout is its staging table's columns, and every value lands under its own name."""
+    head = ["run_id", "connection_id", "extracted_at"]
+    for spec in ENTITIES:
+        tables = staging.TABLES[spec.name]
+        page = staging.stage_page(spec, [{}, "not an object"], CTX)
+        assert staging.written_columns(tables.staging) == [
+            *head,
+            *("page", "position", "xero_id"),
+            *(c.name for c in spec.columns),
+            *("parse_errors", "raw", "raw_digest"),
+        ]
+        assert list(page.columns) == staging.written_columns(tables.staging)
+        assert [len(row) for row in page.rows] == [len(page.columns)] * 2
+        for line in spec.lines:
+            assert staging.written_columns(tables.line_staging[line.name]) == [
+                *head,
+                *("parent_id", "parent_page", "parent_position", "line_no"),
+                *(c.name for c in line.columns),
+                "parse_errors",
+            ]
+            assert list(page.line_columns[line.name]) == staging.written_columns(
+                tables.line_staging[line.name]
+            )
+    page = staging.stage_page(entity("invoices"), [invoice()], CTX, page=7)
+    (row,) = page.row_dicts()
+    assert (row["run_id"], row["page"], row["position"], row["status"]) == ("run-1", 7, 0, "AUTHORISED")
+    assert row["invoice_id"] == row["xero_id"]
+    (line, _) = page.line_dicts("invoice_lines")
+    assert (line["parent_id"], line["parent_page"], line["parent_position"]) == (row["xero_id"], 7, 0)
+    assert all(len(r) == len(page.line_columns["invoice_lines"]) for r in page.lines["invoice_lines"])
 
 
 def test_dates_in_every_xero_format():
@@ -157,7 +191,7 @@ json_values = st.recursive(
 def test_any_payload_stages_without_raising(entity_spec, records):
     page = staging.stage_page(entity_spec, records, CTX)
     assert len(page.rows) == len(records)
-    for row in page.rows:
+    for row in page.row_dicts():
         json.loads(row["raw"])  # the payload is kept, as valid JSON
 
 
@@ -298,7 +332,7 @@ def test_the_bulk_writers_store_exactly_what_sqlalchemy_core_stores(crm_url):
                 for c in table.columns
                 if c.type.dialect_impl(conn.dialect).__visit_name__ in ("JSON", "JSONB")
             ]
-            rows = core.rows if part == "rows" else core.lines["invoice_lines"]
+            rows = core.row_dicts() if part == "rows" else core.line_dicts("invoice_lines")
             conn.execute(
                 insert(table),
                 [{**r, **{c: json.loads(r[c]) for c in json_columns if r[c] is not None}} for r in rows],
@@ -354,7 +388,8 @@ def test_staged_pages_are_committed_together_on_sqlite_and_kept_when_the_read_st
     assert visible() == 4  # what was written is kept
 
     refused = _page(6)
-    refused.rows[0]["raw"] = None  # the database refuses it (NOT NULL): the driver's own error
+    # The database refuses it (NOT NULL): the driver's own error.
+    refused.rows[0][refused.columns.index("raw")] = None
     with pytest.raises(Exception, match="(?i)null"), staging.PageWriter(engine) as writer:
         writer.write(spec, _page(5), next_page_ready=True)
         writer.write(spec, refused, next_page_ready=True)
