@@ -341,29 +341,16 @@ _PARENT_HEAD = ("run_id", "connection_id", "extracted_at", "page", "position", "
 _XERO_ID = _PARENT_HEAD.index("xero_id")
 
 
-_LAYOUTS: dict[int, tuple[Entity, _RowLayout]] = {}
-
-
 def _layout(entity: Entity) -> _RowLayout:
-    """Built once per entity, keyed by identity as `_converters` is (an entity is not hashable)."""
-    hit = _LAYOUTS.get(id(entity))
-    if hit is None or hit[0] is not entity:
-        names = [c.name for c in entity.columns]
-        tables = TABLES[entity.name]
-        hit = _LAYOUTS[id(entity)] = (
-            entity,
-            _RowLayout(
-                columns=tuple(written_columns(tables.staging)),
-                line_columns={
-                    name: tuple(written_columns(table)) for name, table in tables.line_staging.items()
-                },
-                key=len(_PARENT_HEAD) + names.index(entity.key_column.name),
-                updated=len(_PARENT_HEAD) + names.index("updated_date_utc")
-                if "updated_date_utc" in names
-                else None,
-            ),
-        )
-    return hit[1]
+    """Worked out once per page (microseconds), not per row."""
+    names = [c.name for c in entity.columns]
+    tables = TABLES[entity.name]
+    return _RowLayout(
+        columns=tuple(written_columns(tables.staging)),
+        line_columns={name: tuple(written_columns(table)) for name, table in tables.line_staging.items()},
+        key=len(_PARENT_HEAD) + names.index(entity.key_column.name),
+        updated=len(_PARENT_HEAD) + names.index("updated_date_utc") if "updated_date_utc" in names else None,
+    )
 
 
 def stage_page(entity: Entity, records: list[Any], ctx: RunContext, page: int = 1) -> StagedPage:
