@@ -31,6 +31,7 @@ from xero_crm_sync.company_settings import CompanySettings, get_company_settings
 from xero_crm_sync.crashpoints import crash_point
 from xero_crm_sync.entities import ENTITIES, Entity, Lines
 from xero_crm_sync.rules import b2c, enrichment, matching
+from xero_crm_sync.webhooks import outbox
 
 log = logging.getLogger(__name__)
 
@@ -618,18 +619,20 @@ def merge_counts(ahead: dict[str, int], rest: dict[str, int]) -> dict[str, int]:
 
 def _run_steps(conn: Connection, ctx: ImportContext, steps: Iterable[Step]) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for step in steps:
-        if not step.when(ctx):
-            counts[step.name] = 0
-            continue
-        started = time.perf_counter()
-        counts[step.name] = step.run(conn, ctx)
-        crash_point("load.step")
-        log.debug(
-            "%s: %d rows in %.3fs (%s)",
-            step.name,
-            counts[step.name],
-            time.perf_counter() - started,
-            step.source,
-        )
+    # What the load writes is what Xero holds: the CRM-change outbox's triggers queue nothing for it (outbox.muted).
+    with outbox.muted(conn, ctx.run_id):
+        for step in steps:
+            if not step.when(ctx):
+                counts[step.name] = 0
+                continue
+            started = time.perf_counter()
+            counts[step.name] = step.run(conn, ctx)
+            crash_point("load.step")
+            log.debug(
+                "%s: %d rows in %.3fs (%s)",
+                step.name,
+                counts[step.name],
+                time.perf_counter() - started,
+                step.source,
+            )
     return counts

@@ -2,9 +2,11 @@
 
 Database triggers (sql/migrations/0261_crm_change_outbox.*.sql) queue a `crm_change_outbox` row in the same
 transaction as any insert of, or change to a pushed field of, a customer (sales_ledger) or product; whatever
-writes the CRM (the CRM application, a script, the import) cannot skip them. `CrmChangeTrigger` in the triggerer
-fires on pending rows whose record still differs from what was last pushed or what Xero holds (the echo rule:
-xero_crm_sync/echo.py), so an import's own writes never start a run. The xero_crm_changes DAG then calls
+writes the CRM (the CRM application, a script) cannot skip them. The import's load alone is `muted`: what it
+writes is what Xero holds (the echo rule: xero_crm_sync/echo.py), so it queues nothing (a first sync of 100,000
+contacts queued ~210,000 rows that no push needed, and every poll re-checked them). `CrmChangeTrigger` in the
+triggerer fires on pending rows whose record still differs from what was last pushed or what Xero holds, so
+even a change the import made outside its load would never start a run. The xero_crm_changes DAG then calls
 `drain`, which runs `push_customers` / `push_products` of the outbox's companies: the same diff by hash, the
 same matching before creating, the same template ledger, batches of 50, so a burst of edits costs
 ceil(changed / 50) calls per record type. The routine xero_push stays the safety net.
@@ -13,6 +15,9 @@ ceil(changed / 50) calls per record type. The routine xero_push stays the safety
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +46,25 @@ WHERE o.state = 'pending' AND (
                AND NOT EXISTS (SELECT 1 FROM push_product_mirror m
                                WHERE m.id = f.id AND m.mirror_hash = m.fields_hash))))))
 """
+
+
+@contextmanager
+def muted(conn: Connection, run_id: str) -> Iterator[None]:
+    """The outbox triggers queue nothing for what `conn`'s transaction writes inside this block (the import's load).
+
+    A row in `crm_change_outbox_muted` (migration 0320) that only this transaction can see: inserted on entry,
+    deleted before the block ends, so it is never committed. On PostgreSQL no other transaction sees an
+    uncommitted row (a CRM edit committed beside the import still queues its row); SQLite has one writer. When
+    the block raises, the caller's transaction rolls back, taking the row with it."""
+    token = uuid.uuid4().hex
+    conn.execute(
+        text(
+            "INSERT INTO crm_change_outbox_muted (token, run_id, created_at) VALUES (:token, :run_id, :now)"
+        ),
+        {"token": token, "run_id": run_id, "now": db.bind_time(utcnow(), conn.dialect.name)},
+    )
+    yield
+    conn.execute(text("DELETE FROM crm_change_outbox_muted WHERE token = :token"), {"token": token})
 
 
 def pending_summary(conn: Connection) -> tuple[int, int | None]:
