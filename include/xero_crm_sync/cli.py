@@ -195,7 +195,8 @@ def cmd_prune_staging(args: argparse.Namespace) -> int:
     print(
         f"import runs started before {older_than:%Y-%m-%d %H:%M} UTC: {total.runs} looked at, {total.finished} "
         f"with nothing left; staged records deleted {total.staged_deleted} (their lines with them), kept for "
-        f"the mirror {total.kept_for_mirror}; quarantined records deleted {total.quarantine_deleted}"
+        f"the mirror {total.kept_for_mirror}; quarantined records deleted {total.quarantine_deleted}; drained "
+        f"CRM-change outbox rows deleted {total.outbox_deleted}"
     )
     return 0
 

@@ -9,6 +9,7 @@ A run is stamped (`sync_run.staging_pruned_at`) when nothing of it is left, so i
 still holds a mirrored version is looked at on the next pass (the next full reconcile re-stages those records, and
 the mirror moves to the newer rows). Quarantined records older than the window go when resolved, or when a later
 run quarantined the same record again (the status page lists open ones: an open record nothing superseded stays).
+The CRM-change outbox's drained rows older than the window go too (pending ones stay: work not yet done).
 
 A transaction per entity of a run, oldest run first, at most `max_runs` runs per call and, given `max_seconds`, no
 new run after that long: SQLite's write lock is held for one table's deletes at a time, and a backlog (the first
@@ -51,6 +52,7 @@ class PruneResult:
     staged_deleted: int = 0  # staged records deleted (their lines with them)
     kept_for_mirror: int = 0  # staged records kept: the mirror points at them
     quarantine_deleted: int = 0
+    outbox_deleted: int = 0  # CRM-change outbox rows drained before the window
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -100,6 +102,7 @@ def prune_staging(
     with engine.begin() as conn:
         cutoff = {"older_than": db.bind_time(older_than, conn.dialect.name)}
         result.quarantine_deleted = conn.execute(text(_OLD_QUARANTINE), cutoff).rowcount
+        result.outbox_deleted = conn.execute(text(_DRAINED_OUTBOX), cutoff).rowcount
     return result
 
 
@@ -114,6 +117,10 @@ WHERE created_at < :older_than
         WHERE newer.connection_id = quarantined_record.connection_id AND newer.entity = quarantined_record.entity
           AND newer.xero_id = quarantined_record.xero_id AND newer.id > quarantined_record.id))
 """
+
+# CRM-change outbox rows (webhooks/outbox.py) whose push ran before the window: the run they name keeps its own
+# record in sync_run. A pending row stays, whatever its age: it is work not yet done.
+_DRAINED_OUTBOX = "DELETE FROM crm_change_outbox WHERE state = 'done' AND processed_at < :older_than"
 
 
 def _staged_any(conn: Connection, entity: Entity, params: dict[str, Any]) -> bool:

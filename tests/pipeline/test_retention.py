@@ -127,6 +127,7 @@ def test_old_runs_are_forgotten_except_the_versions_the_mirror_holds(crm_url):
         "staged_deleted": 1,
         "kept_for_mirror": 1,
         "quarantine_deleted": 2,
+        "outbox_deleted": 0,
     }
     assert _staged(crm_url) == [("old", b, 2), ("recent", a, 2)]
     assert _mirrored_payloads(crm_url) == {a: "A v2", b: "B v1"}
@@ -168,6 +169,7 @@ def test_a_late_rerun_of_an_old_run_keeps_what_it_stages_until_that_is_old(crm_u
         "staged_deleted": 0,
         "kept_for_mirror": 0,
         "quarantine_deleted": 0,
+        "outbox_deleted": 0,
     }
     assert _staged(crm_url) == [("old", A.lower(), 2)]
 
@@ -187,6 +189,40 @@ def test_a_pass_with_a_time_budget_leaves_the_rest_for_the_next_pass(crm_url):
     assert [run for run, _, _ in _staged(crm_url)] == ["older"]
     second = retention.prune_staging(engine, older_than=WINDOW)
     assert (second.runs, second.finished) == (1, 1) and _staged(crm_url) == []
+
+
+def test_drained_outbox_rows_older_than_the_window_go_and_pending_ones_stay(crm_url):
+    migrate.migrate(crm_url)
+    company_id = connected_company(crm_url, "Outbox Ltd")[0]
+
+    def queue(record_id: int, state: str, days_ago: float | None) -> None:
+        with db.begin(crm_url) as conn:
+            when = db.bind_time(NOW - timedelta(days=days_ago or 30), conn.dialect.name)
+            conn.execute(
+                text(
+                    "INSERT INTO crm_change_outbox (operating_company_id, record_type, record_id, created_at, "
+                    "state, processed_at) VALUES (:c, 'sales_ledger', :r, :t, :s, :p)"
+                ),
+                {
+                    "c": company_id,
+                    "r": record_id,
+                    "t": when,
+                    "s": state,
+                    "p": None if days_ago is None else when,
+                },
+            )
+
+    queue(9001, "done", 20)  # pushed three weeks ago: goes
+    queue(9002, "done", 1)  # pushed yesterday: inside the window
+    queue(
+        9003, "pending", None
+    )  # a month-old edit still waiting (xero_crm_changes down): work, never deleted
+    assert _prune(crm_url)["outbox_deleted"] == 1
+    with db.begin(crm_url) as conn:
+        left = conn.execute(
+            text("SELECT record_id FROM crm_change_outbox WHERE record_id > 9000 ORDER BY record_id")
+        ).scalars()
+        assert left.all() == [9002, 9003]
 
 
 def test_the_window_comes_from_the_environment_and_must_be_positive(monkeypatch: pytest.MonkeyPatch):
