@@ -72,7 +72,12 @@ def _engine_for(url: str) -> Engine:
             dbapi_conn.create_function("md5", 1, _md5, deterministic=True)
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    # JIT off for our sessions: the import's set-based statements cross jit_above_cost by their row counts, not by
+    # heavy expressions, and PostgreSQL then compiled each of them for ~1 s (linking a first sync's 70,000 ledgers
+    # to their new companies: 1.0 s of JIT in 10.7 s) and ran them no faster (issue 13, bench/NOTES.md row 29).
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"options": "-c jit=off"}
+    )
 
 
 def _md5(value: object) -> str | None:

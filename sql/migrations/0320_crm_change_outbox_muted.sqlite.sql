@@ -1,6 +1,14 @@
--- Issue 13: the outbox triggers of 0261 queue nothing while the import's load transaction holds its row in
--- crm_change_outbox_muted (0320_crm_change_outbox_muted.sql says why). The same triggers, one condition more;
--- SQLite cannot alter a trigger, so each is dropped and created again.
+-- The import's own writes queue no CRM-change outbox rows (issue 13; why: 0320_crm_change_outbox_muted.postgresql.sql).
+-- SQLite has no session settings a trigger can read, so the load's transaction inserts a row in
+-- crm_change_outbox_muted first and deletes it before it commits (webhooks/outbox.py, `muted`), and each trigger's
+-- WHEN skips while it can see a row. No other connection ever sees it: SQLite has one writer at a time, and a
+-- reader sees committed rows only. The same triggers as 0261, one condition more; SQLite cannot alter a trigger,
+-- so each is dropped and created again.
+CREATE TABLE crm_change_outbox_muted (
+    token TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
 
 DROP TRIGGER trg_sales_ledger_crm_change_insert;
 CREATE TRIGGER trg_sales_ledger_crm_change_insert AFTER INSERT ON sales_ledger

@@ -48,14 +48,25 @@ WHERE o.state = 'pending' AND (
 """
 
 
+# Set for the import's load transaction only (migration 0320: the PostgreSQL triggers' WHEN reads it).
+_MUTED_SETTING = "xero_crm_sync.outbox_muted"
+
+
 @contextmanager
 def muted(conn: Connection, run_id: str) -> Iterator[None]:
     """The outbox triggers queue nothing for what `conn`'s transaction writes inside this block (the import's load).
 
-    A row in `crm_change_outbox_muted` (migration 0320) that only this transaction can see: inserted on entry,
-    deleted before the block ends, so it is never committed. On PostgreSQL no other transaction sees an
-    uncommitted row (a CRM edit committed beside the import still queues its row); SQLite has one writer. When
-    the block raises, the caller's transaction rolls back, taking the row with it."""
+    PostgreSQL: a setting local to this transaction (`set_config(..., is_local => true)`) that the triggers' WHEN
+    reads, so not even a trigger event is queued; no other session sees it, so a CRM edit committed beside the
+    import still queues its row. SQLite (no session settings a trigger can read): a row in
+    `crm_change_outbox_muted`, deleted before the block ends so it is never committed; SQLite has one writer at a
+    time. Either way the block's end unmutes the rest of the transaction, and a block that raises leaves it to the
+    caller's rollback."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT set_config(:name, 'on', true)"), {"name": _MUTED_SETTING})
+        yield
+        conn.execute(text("SELECT set_config(:name, 'off', true)"), {"name": _MUTED_SETTING})
+        return
     token = uuid.uuid4().hex
     conn.execute(
         text(
