@@ -96,7 +96,7 @@ def test_a_crm_edit_committed_beside_a_running_load_is_queued(crm):
                 text("UPDATE sales_ledger SET phone = '01 234' WHERE id = :id"),
                 {"id": crm.ledger("beta")["id"]},
             )
-            # The load's transaction is muted, and no other connection ever sees it so...
+            # The load's transaction is muted (its own update above queued nothing), and no other connection sees it...
             assert _seen_muted(load)
             with crm.engine.connect() as other:
                 assert not _seen_muted(other)
