@@ -11,7 +11,13 @@ class SandboxAdmin:
     """Steer and observe a running sandbox over HTTP. Every method raises httpx.HTTPStatusError on refusal."""
 
     def __init__(self, base_url: str, *, timeout: float = 120.0) -> None:
-        self._http = httpx.Client(base_url=f"{base_url.rstrip('/')}/sandbox", timeout=timeout)
+        # A connection per call: between two admin calls a test may run a whole import, and a pooled connection the
+        # server closed meanwhile failed the next call ("Server disconnected without sending a response").
+        self._http = httpx.Client(
+            base_url=f"{base_url.rstrip('/')}/sandbox",
+            timeout=timeout,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     def close(self) -> None:
         self._http.close()
