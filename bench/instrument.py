@@ -12,7 +12,8 @@ Spans recorded (they never nest):
 - `validate`: `import_run.validate_entity` (GX suite + promotion of one entity), which extract calls for each
   entity as soon as it is read (while the next one is read) and the validate step for any left over;
 - `load_ahead`: `import_run.load_ahead` (the load steps extract commits while later entities are read; on
-  PostgreSQL on a thread, so this span overlaps staging);
+  PostgreSQL on a thread, so this span overlaps staging) and `import_run._load_beside` (on PostgreSQL, the
+  document lines committed on a third thread, beside the later steps: these spans overlap each other too);
 - `push_diff`: the push's SQL files (`push.sqlfiles.execute` / `fetch`).
 """
 
@@ -58,6 +59,7 @@ def instrumented(clock: StageClock) -> Iterator[StageClock]:
         (staging, "write_page", "stage"),
         (import_run, "validate_entity", "validate"),
         (import_run, "load_ahead", "load_ahead"),
+        (import_run, "_load_beside", "load_ahead"),
         (sqlfiles, "execute", "push_diff"),
         (sqlfiles, "fetch", "push_diff"),
     ]

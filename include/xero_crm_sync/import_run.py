@@ -13,14 +13,17 @@ same data next time and a crash after it never skips any.
 Issue 13 (the first sync as fast as Xero's pacing allows): extract validates each entity while the next one is
 read, and commits ahead the load steps whose entities are all settled (`load_ahead`). Those commits move no
 watermark: a crash after one re-reads the records and the idempotent steps rewrite nothing; the load step skips
-the steps committed ahead (`loaded_ahead` in the extract's result) and moves the watermarks with the rest.
+the steps committed ahead (`loaded_ahead` in the extract's result) and moves the watermarks with the rest. On
+PostgreSQL the load ahead runs on a thread beside staging, also after the last entity, and the steps nothing later
+reads (the document lines) commit on a third thread and connection beside it (`Beside`), so the database works on
+both cores at the end of a first sync; extract returns once they have committed.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -204,6 +207,9 @@ def extract(
         if engine.dialect.name == "postgresql"
         else None
     )
+    # And beside it, on a connection of its own, the steps nothing later reads (the document lines: 800,000
+    # invoice lines at 100k), so that the steps after them, the payments' included, commit on the other core.
+    beside = Beside() if ahead is not None and info.role == "primary" else None
     try:
         for index, entity in enumerate(todo):
             watermark = marks.get(entity.name, (None, None))[0]
@@ -313,16 +319,19 @@ def extract(
                     "validating %s during extract failed; the validate step retries it", entity.name
                 )
                 continue
-            # And the load steps whose entities are now all settled, while the next entity is read (issue 13).
-            if index + 1 < len(todo):
+            # And the load steps whose entities are now all settled, while the next entity is read (issue 13). On
+            # PostgreSQL after the last entity too: its steps then commit beside the document lines still loading.
+            if index + 1 < len(todo) or ahead is not None:
                 settled = _settled(todo, result)
                 if ahead is None:
                     load_ahead(engine, result, settled, full=full)
                 else:
-                    ahead.submit(load_ahead, engine, result, settled, full=full)
+                    ahead.submit(load_ahead, engine, result, settled, full=full, beside=beside)
     finally:
         if ahead is not None:
             ahead.shutdown(wait=True)
+        if beside is not None:
+            beside.finish(result)
     if next_reader is not None:
         next_reader[0].close()
     stats = client.stats
@@ -348,27 +357,86 @@ def _settled(todo: list[Entity], result: ExtractResult) -> set[str]:
     return settled
 
 
-def load_ahead(engine: Engine, result: ExtractResult, settled: set[str], *, full: bool) -> None:
-    """Commit the load steps that need only `settled` entities (`transform.load_ahead`), in their own transaction;
-    the watermarks stay where they are until the load step. A failure is left to the load step, which then runs
-    those steps itself."""
+class Beside:
+    """Issue 13, on PostgreSQL: the detachable load steps (`transform.detachable_ahead`), each committed on a
+    connection of its own by one worker thread, beside the load ahead's later steps. Only the load-ahead thread
+    submits; `finish` (extract's end) waits for them and passes on the counts of those that committed. One that
+    failed is left out, so the load step runs it."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="load-beside")
+        self._running: dict[str, Future[dict[str, int]]] = {}
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(self._running)
+
+    def submit(self, engine: Engine, result: ExtractResult, name: str, *, now: datetime, full: bool) -> None:
+        self._running[name] = self._pool.submit(_load_beside, engine, result, name, now=now, full=full)
+
+    def finish(self, result: ExtractResult) -> None:
+        from xero_crm_sync import transform
+
+        self._pool.shutdown(wait=True)
+        for future in self._running.values():
+            if future.exception() is None:
+                result.loaded_ahead = transform.merge_counts(result.loaded_ahead, future.result())
+        self._running.clear()
+
+
+def _load_beside(
+    engine: Engine, result: ExtractResult, name: str, *, now: datetime, full: bool
+) -> dict[str, int]:
     from xero_crm_sync import transform
 
     started = time.perf_counter()
+    try:
+        with engine.begin() as conn:
+            counts = transform.run_detached(
+                conn, name, run_id=result.run_id, connection_id=result.connection_id, now=now, full=full
+            )
+    except Exception:
+        log.exception("loading %s beside the load ahead failed; the load step runs it", name)
+        raise
+    crash_point("load_ahead.committed")
+    log.info("loaded %s beside the load ahead, %.2f s", name, time.perf_counter() - started)
+    return counts
+
+
+def load_ahead(
+    engine: Engine, result: ExtractResult, settled: set[str], *, full: bool, beside: Beside | None = None
+) -> None:
+    """Commit the load steps that need only `settled` entities (`transform.load_ahead`), in their own transaction;
+    the watermarks stay where they are until the load step. A failure is left to the load step, which then runs
+    those steps itself. With `beside`, the detachable ones among them are left out and committed beside the
+    next ones once these have committed."""
+    from xero_crm_sync import transform
+
+    started = time.perf_counter()
+    now = utcnow()
+    in_flight = beside.names if beside is not None else frozenset()
+    detached = (
+        transform.detachable_ahead(settled, done={*result.loaded_ahead, *in_flight})
+        if beside is not None
+        else []
+    )
     try:
         with engine.begin() as conn:
             counts = transform.load_ahead(
                 conn,
                 run_id=result.run_id,
                 connection_id=result.connection_id,
-                now=utcnow(),
+                now=now,
                 full=full,
                 settled=settled,
-                done=result.loaded_ahead.keys(),
+                done={*result.loaded_ahead, *in_flight, *detached},
             )
     except Exception:
         log.exception("loading ahead failed; the load step runs those steps")
         return
+    if beside is not None:
+        for name in detached:  # what they read of the steps before them has committed
+            beside.submit(engine, result, name, now=now, full=full)
     if counts:
         crash_point("load_ahead.committed")
         result.loaded_ahead = transform.merge_counts(result.loaded_ahead, counts)

@@ -76,6 +76,10 @@ class Step:
     # The entities whose staged or mirrored rows the step reads (None: any of them). A step may run ahead of the
     # load, while later entities are still being read, once these are settled (`ready_ahead`).
     reads: frozenset[str] | None = None
+    # Nothing later in the load reads what the step writes, and nothing later changes what it reads of the earlier
+    # steps' tables: once those have committed, it may commit on a connection of its own beside the later steps
+    # (`detachable_ahead`; the document lines, which write only their line tables).
+    detachable: bool = False
 
 
 # --- which entities a step reads ----------------------------------------------------------------------------
@@ -193,7 +197,9 @@ def document_lines_step(entity: Entity, lines: Lines) -> Step:
         counts = db.run_sql(conn, sql, ctx.params(conn.dialect.name), source=source)
         return _run_and_refresh(conn, counts, written)
 
-    return Step(f"{lines.crm_line_table}s", run, source=source, reads=entities_read(sql))
+    # A leaf of the load: no later step reads the line tables, and no later step changes a document's id, key or
+    # do_not_import flag, nor a product's code (tests/pipeline/test_transform_steps.py checks the first by name).
+    return Step(f"{lines.crm_line_table}s", run, source=source, reads=entities_read(sql), detachable=True)
 
 
 # --- Python steps ------------------------------------------------------------------------------------------
@@ -607,11 +613,34 @@ def load_ahead(
     return _run_steps(conn, ctx, [*steps, history])
 
 
+def detachable_ahead(settled: Collection[str], done: Collection[str] = ()) -> list[str]:
+    """Of the steps a primary connection's load ahead would run now (`ready_ahead`, not `done`), those that may
+    commit on a connection of their own once the others have committed (`Step.detachable`)."""
+    return [s.name for s in ready_ahead(PRIMARY_STEPS, settled) if s.detachable and s.name not in done]
+
+
+def run_detached(
+    conn: Connection, name: str, *, run_id: str, connection_id: int, now: datetime, full: bool
+) -> dict[str, int]:
+    """Run one detachable step of a primary connection's load on its own (in the caller's transaction, with the
+    steps before it committed); its counts, without a history: a detachable step writes nothing the history
+    records."""
+    step = next(s for s in PRIMARY_STEPS if s.name == name)
+    if not step.detachable:
+        raise ValueError(f"{name} is not a step that may run on its own")
+    ctx = load_context(conn, run_id=run_id, connection_id=connection_id, now=now, full=full)
+    return _run_steps(conn, ctx, [step])
+
+
+_STEP_ORDER = {s.name: index for index, s in enumerate(PRIMARY_STEPS)}
+
+
 def merge_counts(ahead: dict[str, int], rest: dict[str, int]) -> dict[str, int]:
-    """The counts of a load that ran partly ahead: every step once, in step order (ahead ones lead), the history
-    summed over both."""
+    """The counts of a load that ran partly ahead: every step once, in step order (whichever load ran it), the
+    history summed over both."""
     merged = {name: count for name, count in ahead.items() if name != HISTORY}
     merged.update({name: count for name, count in rest.items() if name != HISTORY})
+    merged = dict(sorted(merged.items(), key=lambda item: _STEP_ORDER.get(item[0], len(_STEP_ORDER))))
     if HISTORY in ahead or HISTORY in rest:
         merged[HISTORY] = ahead.get(HISTORY, 0) + rest.get(HISTORY, 0)
     return merged

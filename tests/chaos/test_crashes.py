@@ -71,10 +71,16 @@ def test_an_extract_killed_after_loading_ahead_recovers(reference, tmp_path: Pat
 
 
 @pytest.mark.postgres
-def test_a_load_killed_mid_transaction_on_postgresql_recovers(reference):
-    """PostgreSQL rolls back the dead connection's transaction; the identity values it spent stay spent."""
-    points = reference.points[("import-2", "load")]
-    case = crashes.Case("import-2", "load", "load.step", points.count("load.step") // 2, "new run")
+@pytest.mark.parametrize("task", ["extract", "load"])
+def test_a_load_killed_mid_transaction_on_postgresql_recovers(reference, task: str):
+    """PostgreSQL rolls back the dead connection's transaction; the identity values it spent stay spent. On
+    PostgreSQL extract runs nearly every load step ahead (on two connections, the lines beside the rest), so the
+    load step's own transaction holds the history and the watermarks: killed before its commit."""
+    if task == "extract":
+        hit = reference.points[("import-2", "extract")].count("load.step") // 2
+        case = crashes.Case("import-2", "extract", "load.step", hit, "new run")
+    else:
+        case = crashes.Case("import-2", "load", "load.before_commit", 1, "new run")
     url = create_pg_database()
     try:
         _assert_recovered(crashes.run_case(case, SCENARIO, url, reference))

@@ -3,11 +3,13 @@ document lines template renders table names from the registry only, and refuses 
 
 from __future__ import annotations
 
+import inspect
+import re
 from dataclasses import replace
 
 import pytest
 
-from xero_crm_sync import db, import_run, transform
+from xero_crm_sync import db, echo, import_run, migrate, transform
 from xero_crm_sync.entities import ENTITIES, entity, line_items
 
 # The order the import has always run in, when each step was listed by hand: the names are the keys of the counts
@@ -105,3 +107,65 @@ def test_the_steps_that_may_load_ahead_are_the_leading_ones_whose_entities_are_s
     # A step that does not say what it reads never runs ahead.
     unknown = transform.Step("unknown", lambda conn, ctx: 0)
     assert transform.ready_ahead([transform.PRIMARY_STEPS[0], unknown], every) == [transform.PRIMARY_STEPS[0]]
+
+
+def _text_of(step: transform.Step) -> str:
+    """What a step runs, as text: its SQL (a rendered template for the lines), or its Python and the SQL it runs."""
+    if step.source.startswith("sql/transform/templates/"):
+        name = step.source.split("(")[1].rstrip(")")
+        document, lines = transform.loaded_lines()[name]
+        return transform.document_lines_sql(document, lines)
+    if step.source.startswith("sql/"):
+        return (db.SQL_DIR.parent / step.source).read_text()
+    body = inspect.getsource(step.run)
+    return body + "".join(db.read_sql(path) for path in echo.ADOPT_SQL.values() if path.name == step.source)
+
+
+def test_only_the_document_lines_may_commit_beside_the_later_steps_and_no_later_step_reads_them() -> None:
+    steps = transform.PRIMARY_STEPS
+    assert [s.name for s in steps if s.detachable] == [
+        "sales_invoice_lines", "credit_note_lines", "purchase_order_lines"
+    ]  # fmt: skip
+    views = {name.lower(): body.lower() for name, body in migrate.view_definitions().items()}
+    identifiers = re.compile(r"[a-z_][a-z0-9_]*")
+    for index, step in enumerate(steps):
+        if not step.detachable:
+            continue
+        written = set(db.tables_written(_text_of(step)))
+        assert written == {step.name.removesuffix("s")}
+        for later in steps[index + 1 :]:
+            text = re.sub(r"--[^\n]*", "", _text_of(later)).lower()  # what it runs, not its comments
+            named = set(identifiers.findall(text))
+            for view in named & views.keys():  # through a view it names
+                named |= set(identifiers.findall(views[view]))
+            assert not named & written, (
+                f"{later.name} reads {sorted(named & written)}, written by {step.name}"
+            )
+
+
+def test_the_detachable_steps_ready_ahead_are_those_not_done() -> None:
+    every = {e.name for e in ENTITIES}
+    assert transform.detachable_ahead(every - {"payments"}) == [
+        "sales_invoice_lines", "credit_note_lines", "purchase_order_lines"
+    ]  # fmt: skip
+    assert transform.detachable_ahead(every - {"invoices"}) == []  # the roles step needs the invoices
+    assert transform.detachable_ahead(every, done={"sales_invoice_lines"}) == [
+        "credit_note_lines", "purchase_order_lines"
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="payments is not a step that may run on its own"):
+        transform.run_detached(None, "payments", run_id="r", connection_id=1, now=None, full=True)  # type: ignore[arg-type]
+
+
+def test_the_counts_of_a_load_in_pieces_come_in_step_order_with_one_history() -> None:
+    ahead = {
+        "tax_rates": 1,
+        "sales_invoices": 2,
+        "history": 3,
+        "purchase_order_lines": 4,
+        "sales_invoice_lines": 5,
+    }
+    rest = {"payments": 6, "history": 7}
+    assert list(transform.merge_counts(ahead, rest).items()) == [
+        ("tax_rates", 1), ("sales_invoices", 2), ("sales_invoice_lines", 5), ("purchase_order_lines", 4),
+        ("payments", 6), ("history", 10),
+    ]  # fmt: skip
