@@ -10,7 +10,8 @@
 -- became_overdue_at is set once, when an import sees an invoice that was already known turn overdue; it drives
 -- the one-time notification (140). An invoice first imported already overdue is flagged but notifies nobody,
 -- so a first sync does not flood account managers with old debts.
--- Not an import of Xero data: last_accounting_import_date stays.
+-- Not an import of Xero data: last_accounting_import_date stays. 090 gives a new invoice its status by the same
+-- rule (change both together), so on a first sync this step has nothing to write.
 UPDATE sales_invoice
 SET payment_status = n.payment_status,
     became_overdue_at = CASE

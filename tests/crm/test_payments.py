@@ -23,7 +23,7 @@ def _notifications(crm):
 
 
 def test_payment_status_from_amounts_and_due_date(crm):
-    crm.run(
+    counts = crm.run(
         {
             "contacts": [contact("acme")],
             "invoices": [
@@ -43,6 +43,8 @@ def test_payment_status_from_amounts_and_due_date(crm):
     assert _status(crm, "LATE") == "overdue"
     assert _status(crm, "DRAFT") == "unpaid"  # not issued yet: not overdue
     assert _status(crm, "VOID") is None
+    # Each new invoice arrived with its status (090, by 130's rule): the payment-status step had nothing to change.
+    assert counts["payment_status"] == 0
     payments = crm.rows(
         "SELECT p.amount, p.is_deleted, i.invoice_number FROM payment p JOIN sales_invoice i ON i.id = p.sales_invoice_id"
         " WHERE p.operating_company_id = :company_id ORDER BY p.amount"
