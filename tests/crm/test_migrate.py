@@ -12,7 +12,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tests.conftest import _make_db
-from xero_crm_sync import db, migrate, staging
+from xero_crm_sync import db, migrate, staging, validation
 from xero_crm_sync.entities import ENTITIES
 
 
@@ -73,12 +73,8 @@ def test_an_older_line_index_keyed_by_the_parents_xero_id_is_rebuilt_on_the_pare
 def test_staged_payloads_are_compressed_with_lz4_on_postgresql(postgresql_url):
     crm_url = postgresql_url
     migrate.migrate(crm_url)
-    query = text(
-        "SELECT c.relname, a.attcompression FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
-        "WHERE a.attname = 'raw' AND c.relname LIKE 'stg\\_%' AND c.relkind = 'r' ORDER BY c.relname"
-    )
     with db.begin(crm_url) as conn:
-        compression = dict(conn.execute(query).all())
+        compression = _staging_tables(conn, "a.attcompression", payload_only=True)
         # A database staged before this change: its columns have the default (pglz); migrate switches them.
         conn.execute(text("ALTER TABLE stg_invoices ALTER COLUMN raw SET COMPRESSION pglz"))
     assert set(compression) == {f"stg_{e.name}" for e in ENTITIES}
@@ -87,7 +83,62 @@ def test_staged_payloads_are_compressed_with_lz4_on_postgresql(postgresql_url):
     assert migrate.migrate(crm_url) == []
     with db.begin(crm_url) as conn:
         # Rows already staged stay readable; new ones are compressed with lz4.
-        assert dict(conn.execute(query).all()) == compression
+        assert _staging_tables(conn, "a.attcompression", payload_only=True) == compression
+
+
+def _staging_tables(conn, value: str, *, payload_only: bool = False) -> dict[str, object]:
+    """Each staging table (`c`; with `payload_only`, those with a payload column, `a`) -> `value` of it."""
+    payload = "JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'raw' " if payload_only else ""
+    return dict(
+        conn.execute(
+            text(
+                f"SELECT c.relname, {value} FROM pg_class c {payload}"
+                "WHERE c.relname LIKE 'stg\\_%' AND c.relkind = 'r' ORDER BY c.relname"
+            )
+        ).all()
+    )
+
+
+@pytest.mark.postgres
+def test_the_verdict_rewrites_each_staged_row_in_its_own_page_on_postgresql(postgresql_url):
+    """Issue 13: the staged record tables leave half of each page free, so that validation's verdict on every row
+    of a run is a HOT update (nothing added to the table's indexes); line tables, never updated, fill their pages."""
+    crm_url = postgresql_url
+    migrate.migrate(crm_url)
+    with db.begin(crm_url) as conn:
+        settings = _staging_tables(conn, "COALESCE(array_to_string(c.reloptions, ','), '')")
+        # A database staged before this change: its tables fill their pages; migrate leaves the room.
+        conn.execute(text("ALTER TABLE stg_invoices RESET (fillfactor)"))
+    assert {name for name, value in settings.items() if value == "fillfactor=50"} == {
+        f"stg_{e.name}" for e in ENTITIES
+    }
+    assert {name for name, value in settings.items() if value == ""} == {
+        f"stg_{line.name}" for e in ENTITIES for line in e.lines
+    }
+    assert migrate.migrate(crm_url) == ["leave room for the verdict in stg_invoices (fillfactor=50)"]
+    assert migrate.migrate(crm_url) == []
+
+    invoices = next(e for e in ENTITIES if e.name == "invoices")
+    context = staging.RunContext(run_id="verdict", connection_id=1, extracted_at=datetime(2026, 1, 1))
+    # Payloads of the size of a real invoice's (1.8 KiB stored at 100,000 contacts).
+    records = [
+        {"InvoiceID": f"inv-{n}", "Type": "ACCREC", "Reference": f"{n:04d} " + "x" * 1800, "LineItems": []}
+        for n in range(400)
+    ]
+    with db.begin(crm_url) as conn:
+        staging.write_page(conn, invoices, staging.stage_page(invoices, records, context))
+    with db.begin(crm_url) as conn:
+        conn.execute(
+            text(validation.VERDICT_VALID.format(table="stg_invoices")),
+            {"run_id": "verdict", "connection_id": 1},
+        )
+        updated, hot = conn.execute(
+            text(
+                "SELECT pg_stat_get_xact_tuples_updated(CAST('stg_invoices' AS regclass)), "
+                "pg_stat_get_xact_tuples_hot_updated(CAST('stg_invoices' AS regclass))"
+            )
+        ).one()
+    assert updated == hot == len(records)
 
 
 @pytest.mark.postgres
