@@ -14,7 +14,7 @@ from sqlalchemy import event
 from tests.chaos.state import crm_state
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.e2e.conftest import build_pipeline
-from xero_crm_sync import import_run, transform
+from xero_crm_sync import db, import_run, transform
 
 LINES = ["sales_invoice_lines", "credit_note_lines", "purchase_order_lines"]
 
@@ -24,19 +24,6 @@ def _import(pipeline, run_id: str) -> dict:
     extracted = import_run.extract(pipeline.engine, pipeline.store, info, run_id, full=True).as_dict()
     import_run.validate(pipeline.engine, extracted)
     return {"extracted": extracted, "loaded": import_run.load(pipeline.engine, extracted, full=True)}
-
-
-def _writes(statements: list[str]) -> set[str]:
-    """The tables a transaction's statements wrote."""
-    written = set()
-    for statement in statements:
-        words = statement.split()
-        head = words[0].upper() if words else ""
-        if head == "INSERT":
-            written.add(words[2].lower())
-        elif head in ("UPDATE", "DELETE"):
-            written.add(words[2 if head == "DELETE" else 1].lower())
-    return written
 
 
 def test_the_document_lines_commit_on_their_own_beside_the_later_steps(make_sandbox, crm_db, tmp_path: Path):
@@ -49,7 +36,7 @@ def test_the_document_lines_commit_on_their_own_beside_the_later_steps(make_sand
         statements.setdefault(id(conn), []).append(" ".join(statement.split()))
 
     def commit(conn) -> None:
-        committed.append(_writes(statements.pop(id(conn), [])))
+        committed.append(set(db.tables_written("\n".join(statements.pop(id(conn), [])))))
 
     event.listen(pipeline.engine, "before_cursor_execute", executed)
     event.listen(pipeline.engine, "commit", commit)
