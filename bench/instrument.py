@@ -9,8 +9,10 @@ Spans recorded (they never nest):
 - `xero_wait`: inside `XeroClient.request` (waiting on the sandbox's answer, reading its body);
 - `stage`: `staging.stage_page` + `staging.write_page` (Xero JSON -> rows -> COPY / executemany), counting the
   line rows written (`clock.counts["line_rows"]`);
-- `validate`: `import_run.validate_entity` (GX suite + promotion of one entity), which extract calls for each
-  entity as soon as it is read (while the next one is read) and the validate step for any left over;
+- `validate`: `import_run.check_entity` (one entity's GX suite) and `import_run.record_entity` (its verdicts and
+  promotion), which extract calls for each entity as soon as it is read (while the next one is read; on
+  PostgreSQL the record on the load-ahead thread, so that span overlaps staging) and the validate step for any
+  left over;
 - `load_ahead`: `import_run.load_ahead` (the load steps extract commits while later entities are read; on
   PostgreSQL on a thread, so this span overlaps staging) and `import_run._load_beside` (on PostgreSQL, the
   document lines committed on a third thread, beside the later steps: these spans overlap each other too);
@@ -57,7 +59,8 @@ def instrumented(clock: StageClock) -> Iterator[StageClock]:
         (XeroClient, "request", "xero_wait"),
         (staging, "stage_page", "stage"),
         (staging, "write_page", "stage"),
-        (import_run, "validate_entity", "validate"),
+        (import_run, "check_entity", "validate"),
+        (import_run, "record_entity", "validate"),
         (import_run, "load_ahead", "load_ahead"),
         (import_run, "_load_beside", "load_ahead"),
         (sqlfiles, "execute", "push_diff"),

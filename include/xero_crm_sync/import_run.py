@@ -21,6 +21,7 @@ both cores at the end of a first sync; extract returns once they have committed.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -210,6 +211,7 @@ def extract(
     # And beside it, on a connection of its own, the steps nothing later reads (the document lines: 800,000
     # invoice lines at 100k), so that the steps after them, the payments' included, commit on the other core.
     beside = Beside() if ahead is not None and info.role == "primary" else None
+    recorded: dict[str, Future[None]] = {}  # PostgreSQL: each entity's verdicts, written on the worker
     try:
         for index, entity in enumerate(todo):
             watermark = marks.get(entity.name, (None, None))[0]
@@ -310,23 +312,29 @@ def extract(
                 next_reader = (reader, client.stats.calls)
                 reader.start()
             # Validated now, while the next entity is read, instead of after the last page of the run (issue 13: the
-            # import as fast as Xero's pacing allows). Its own transaction, as in the validate step, which then only
-            # passes these verdicts on; an entity whose validation fails here is left to that step.
+            # import as fast as Xero's pacing allows). Its verdicts in their own transaction, as in the validate
+            # step, which then only passes them on; an entity whose validation fails here is left to that step.
+            for name in validation.mirrors_read(entity):  # what its checks read has committed
+                if name in recorded:
+                    recorded[name].exception()
             try:
-                item.validated = validate_entity(engine, entity, run_id, info.id)
+                checked = check_entity(engine, entity, run_id, info.id)
             except Exception:
                 log.exception(
                     "validating %s during extract failed; the validate step retries it", entity.name
                 )
                 continue
-            # And the load steps whose entities are now all settled, while the next entity is read (issue 13). On
-            # PostgreSQL after the last entity too: its steps then commit beside the document lines still loading.
-            if index + 1 < len(todo) or ahead is not None:
-                settled = _settled(todo, result)
-                if ahead is None:
-                    load_ahead(engine, result, settled, full=full)
-                else:
-                    ahead.submit(load_ahead, engine, result, settled, full=full, beside=beside)
+            # Then the load steps whose entities are now all settled, while the next entity is read (issue 13). On
+            # PostgreSQL the verdicts and those steps go to the load-ahead worker, in order, so that the next
+            # entity is staged while the database writes them; after the last entity too: its steps then commit
+            # beside the document lines still loading.
+            record = functools.partial(
+                _record_and_load_ahead, engine, result, entity, checked, todo[: index + 1], todo, full=full
+            )
+            if ahead is None:
+                record(load=index + 1 < len(todo))
+            else:
+                recorded[entity.name] = ahead.submit(record, load=True, beside=beside)
     finally:
         if ahead is not None:
             ahead.shutdown(wait=True)
@@ -347,14 +355,41 @@ def extract(
     return result
 
 
-def _settled(todo: list[Entity], result: ExtractResult) -> set[str]:
-    """The entities whose rows for this run are final: validated during extract, not read completely (the load
-    goes without them), or not read at all this run (`todo`: what it reads)."""
+def _settled(read: list[Entity], todo: list[Entity], result: ExtractResult) -> set[str]:
+    """The entities whose rows for this run are final: of those whose reading is over (`read`), the ones validated
+    during extract and the ones not read completely (the load goes without them); and those not read at all this
+    run (`todo`: what it reads)."""
     settled = {e.name for e in ENTITIES} - {e.name for e in todo}
-    for name, item in result.entities.items():
-        if not item.complete or item.validated is not None:
-            settled.add(name)
+    for entity in read:
+        item = result.entities.get(entity.name)
+        if item is not None and (not item.complete or item.validated is not None):
+            settled.add(entity.name)
     return settled
+
+
+def _record_and_load_ahead(
+    engine: Engine,
+    result: ExtractResult,
+    entity: Entity,
+    checked: validation.Checked,
+    read: list[Entity],
+    todo: list[Entity],
+    *,
+    load: bool,
+    full: bool,
+    beside: Beside | None = None,
+) -> None:
+    """Write an entity's verdicts (`record_entity`), then commit the load steps whose entities are all settled
+    (`load_ahead`), unless the verdicts failed (the validate step retries the entity; the load step runs the
+    steps). `read`: the entities whose reading is over, this one the last."""
+    item = result.entities[entity.name]
+    try:
+        item.validated = record_entity(engine, entity, result.run_id, result.connection_id, checked)
+    except Exception:
+        log.exception("validating %s during extract failed; the validate step retries it", entity.name)
+        return
+    if load:
+        load_ahead(engine, result, _settled(read, todo, result), full=full, beside=beside)
 
 
 class Beside:
@@ -453,20 +488,46 @@ def load_ahead(
 
 
 def validate_entity(engine: Engine, entity: Entity, run_id: str, connection_id: int) -> dict[str, Any]:
-    """Validate and promote one entity of a run in one transaction (its verdicts and its promotion land
-    together); returns the report."""
+    """Validate and promote one entity of a run: its checks, then its verdicts and its promotion in one
+    transaction (they land together); returns the report."""
+    return record_entity(
+        engine, entity, run_id, connection_id, check_entity(engine, entity, run_id, connection_id)
+    )
+
+
+def check_entity(engine: Engine, entity: Entity, run_id: str, connection_id: int) -> validation.Checked:
+    """Run the entity's Great Expectations suite over the run's staged rows (reads only, `validation.check_entity`):
+    SQLite's one write lock is not held while it runs."""
+    started = time.perf_counter()
+    with engine.connect() as conn:
+        checked = validation.check_entity(conn, entity, run_id, connection_id)
+    crash_point("validate.checked")
+    log.info(
+        "checked   %-20s %7d records, %5d failing (%d unchanged, not re-checked), %.2f s",
+        entity.name,
+        checked.report.checked,
+        len(checked.reasons),
+        checked.report.unchanged,
+        time.perf_counter() - started,
+    )
+    return checked
+
+
+def record_entity(
+    engine: Engine, entity: Entity, run_id: str, connection_id: int, checked: validation.Checked
+) -> dict[str, Any]:
+    """Write the verdicts `check_entity` found and promote the valid rows, in one transaction; returns the report."""
     started = time.perf_counter()
     with engine.begin() as conn:
-        report = validation.validate_entity(conn, entity, run_id, connection_id)
+        report = validation.record_verdicts(conn, entity, run_id, connection_id, checked)
         validated.promote(conn, entity, run_id, connection_id)
     crash_point("validate.entity")
     log.info(
-        "validated %-20s %7d checked, %7d valid, %5d quarantined (%d unchanged, not re-checked), %.2f s",
+        "validated %-20s %7d checked, %7d valid, %5d quarantined, verdicts and promotion %.2f s",
         entity.name,
         report.checked,
         report.valid,
         report.quarantined,
-        report.unchanged,
         time.perf_counter() - started,
     )
     for summary in report.expectations:

@@ -2,6 +2,8 @@
 
 A row that fails any expectation is quarantined with every reason it failed, marked `quarantined` in staging and
 not loaded; the others are marked `valid` and promoted into the `val_*` mirror. The run goes on either way.
+`check_entity` reads and checks with nothing written; `record_verdicts` then writes what it found, in the
+transaction that promotes (so on SQLite the one write lock is never held while Great Expectations runs).
 
 Suites are derived from the entity registry alone: key present, required fields present, every value parsed, key
 unique among distinct versions, Xero's enumerations (`Column.allowed`), and for documents amounts that add up and
@@ -496,12 +498,29 @@ VERDICT_VALID = (
 )
 
 
-def validate_entity(conn: Connection, entity: Entity, run_id: str, connection_id: int) -> EntityReport:
-    """Validate one entity of one run, one GX batch of at most `BATCH_ROWS` rows at a time: quarantine failures
-    with their reasons, mark the rest valid."""
+def mirrors_read(entity: Entity) -> frozenset[str]:
+    """The other entities whose mirror `check_entity` reads for `entity`: a document's lines are checked against
+    the organisation's accounts and tax rates as mirrored. Their verdicts must have committed first (an empty
+    mirror reads as "not read yet", and its check would pass everything)."""
+    return frozenset({"accounts", "tax_rates"}) if document_lines(entity) else frozenset()
+
+
+@dataclass
+class Checked:
+    """What `check_entity` found, for `record_verdicts` to write."""
+
+    report: EntityReport  # checked, unchanged and the expectations' summaries
+    reasons: dict[int, list[str]]  # failing stg_id -> its reasons
+    xero_by_stg: dict[int, str | None]  # failing stg_id -> its Xero id
+    raw_by_stg: dict[int, Any]  # failing stg_id -> its payload as text, for the quarantine
+
+
+def check_entity(conn: Connection, entity: Entity, run_id: str, connection_id: int) -> Checked:
+    """Run one entity's suite over one run's staged rows, one GX batch of at most `BATCH_ROWS` rows at a time.
+    Reads only: SQLite's one write lock is not held while Great Expectations runs, and on PostgreSQL the verdicts
+    may be written by another thread while the next entity is staged (`import_run`)."""
     report = EntityReport(entity=entity.name)
     params = {"run_id": run_id, "connection_id": connection_id}
-    conn.execute(text(VERDICT_VALID.format(table=entity.staging_table)), params)
     lines_table = document_lines(entity)
     documents = _Documents(lines_table, params) if lines_table else None
     reasons: dict[int, list[str]] = {}
@@ -527,33 +546,44 @@ def validate_entity(conn: Connection, entity: Entity, run_id: str, connection_id
             if int(stg_id) in batch_reasons
         )
     report.expectations = list(summaries.values())
-    # A record's copies share its fate: if any copy failed, every copy of that xero_id in the run is held back.
-    failed_ids = {xero_by_stg[s] for s in reasons} - {None}
-    if reasons:
-        raw_by_stg: dict[int, Any] = {}
-        failing = sorted(reasons)
-        for start in range(0, len(failing), 500):
-            raw_by_stg.update(
-                conn.execute(
-                    # As text on both databases: PostgreSQL would hand JSONB back parsed, and a payload that is a
-                    # bare JSON string would then look like JSON text already.
-                    text(
-                        f"SELECT stg_id, CAST(raw AS TEXT) FROM {entity.staging_table} WHERE stg_id IN :ids"  # noqa: S608
-                    ).bindparams(bindparam("ids", expanding=True)),
-                    {"ids": failing[start : start + 500]},
-                ).all()
-            )
+    raw_by_stg: dict[int, Any] = {}
+    failing = sorted(reasons)
+    for start in range(0, len(failing), 500):
+        raw_by_stg.update(
+            conn.execute(
+                # As text on both databases: PostgreSQL would hand JSONB back parsed, and a payload that is a
+                # bare JSON string would then look like JSON text already.
+                text(
+                    f"SELECT stg_id, CAST(raw AS TEXT) FROM {entity.staging_table} WHERE stg_id IN :ids"  # noqa: S608
+                ).bindparams(bindparam("ids", expanding=True)),
+                {"ids": failing[start : start + 500]},
+            ).all()
+        )
+    return Checked(report, reasons, xero_by_stg, raw_by_stg)
+
+
+def record_verdicts(
+    conn: Connection, entity: Entity, run_id: str, connection_id: int, checked: Checked
+) -> EntityReport:
+    """Write what `check_entity` found: every staged row of the run valid, the failures quarantined with their
+    reasons (a record's copies share its fate: if any copy failed, every copy of that xero_id in the run is held
+    back). The caller commits it with the promotion."""
+    report = checked.report
+    params = {"run_id": run_id, "connection_id": connection_id}
+    conn.execute(text(VERDICT_VALID.format(table=entity.staging_table)), params)
+    if checked.reasons:
         quarantine_rows = [
             {
                 **params,
                 "entity": entity.name,
-                "xero_id": xero_by_stg[stg_id],
+                "xero_id": checked.xero_by_stg[stg_id],
                 "reasons": json.dumps(list(dict.fromkeys(why)), ensure_ascii=False),
-                "raw": raw_by_stg.get(stg_id),
+                "raw": checked.raw_by_stg.get(stg_id),
                 "stg_id": stg_id,
             }
-            for stg_id, why in reasons.items()
+            for stg_id, why in checked.reasons.items()
         ]
+        failed_ids = {checked.xero_by_stg[s] for s in checked.reasons} - {None}
         _quarantine(conn, entity, quarantine_rows, failed_ids, params)
     report.quarantined = conn.execute(
         text(
@@ -562,8 +592,15 @@ def validate_entity(conn: Connection, entity: Entity, run_id: str, connection_id
         ),
         params,
     ).scalar_one()
-    report.valid = report.checked - len(reasons)
+    report.valid = report.checked - len(checked.reasons)
     return report
+
+
+def validate_entity(conn: Connection, entity: Entity, run_id: str, connection_id: int) -> EntityReport:
+    """Check one entity of one run and write its verdicts (`check_entity`, then `record_verdicts`)."""
+    return record_verdicts(
+        conn, entity, run_id, connection_id, check_entity(conn, entity, run_id, connection_id)
+    )
 
 
 def _quarantine(

@@ -32,7 +32,7 @@ def test_extract_and_validate_run_with_the_collector_paused_and_give_it_back(
     pipeline = build_pipeline(crm_db, sandbox)
     info = pipeline.store.get(pipeline.connections["primary"])
     staged = _recording(monkeypatch, staging, "stage_page")
-    validated = _recording(monkeypatch, validation, "validate_entity")
+    validated = _recording(monkeypatch, validation, "check_entity")
     assert gc.isenabled()
 
     extracted = import_run.extract(pipeline.engine, pipeline.store, info, "paused", full=True).as_dict()

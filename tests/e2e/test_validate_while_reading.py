@@ -4,27 +4,70 @@ and validated commit while the rest is read (load ahead), and the load step runs
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from tests.chaos.state import crm_state
 from tests.e2e.conftest import build_pipeline
-from xero_crm_sync import crashpoints, import_run, transform
+from xero_crm_sync import crashpoints, import_run, transform, validation
+from xero_crm_sync.entities import entity
 
 
-def test_each_entity_is_validated_before_the_next_one_is_staged(make_sandbox, crm_db):
+def _order_of_validation(
+    monkeypatch: pytest.MonkeyPatch, delay: dict[str, float] | None = None
+) -> list[tuple]:
+    """Note each entity's checks (when they start) and the commit of its verdicts (when it is done, with the
+    thread that wrote them), beside the crash points passed; `delay`: seconds to hold an entity's verdicts back."""
+    events: list[tuple] = []
+    check, record = import_run.check_entity, import_run.record_entity
+
+    def checking(engine, entity, *args, **kwargs):
+        events.append(("check", entity.name))
+        return check(engine, entity, *args, **kwargs)
+
+    def recording(engine, entity, *args, **kwargs):
+        time.sleep((delay or {}).get(entity.name, 0))
+        report = record(engine, entity, *args, **kwargs)
+        events.append(("recorded", entity.name, threading.current_thread().name))
+        return report
+
+    monkeypatch.setattr(import_run, "check_entity", checking)
+    monkeypatch.setattr(import_run, "record_entity", recording)
+    return events
+
+
+def test_each_entity_is_checked_before_the_next_one_is_staged(make_sandbox, crm_db, monkeypatch):
+    """Each entity's Great Expectations checks run right after its last page; its verdicts and promotion commit
+    then too on SQLite (one writer), and on PostgreSQL on the load-ahead worker, in order, while the next entity is
+    staged. By the end of extract every entity's verdicts have committed."""
     sandbox = make_sandbox(seed=3, contacts=30, tenants=1)
     pipeline = build_pipeline(crm_db, sandbox)
     info = pipeline.store.get(pipeline.connections["primary"])
+    events = _order_of_validation(monkeypatch)
     with crashpoints.observe() as seen:
         extracted = import_run.extract(pipeline.engine, pipeline.store, info, "early-validation", full=True)
     result = extracted.as_dict()
     entities = result["entities"]
-    # One validation right after each entity's last page: extract.entity, validate.entity, extract.entity, ...
-    boundaries = [p for p in seen if p in ("extract.entity", "validate.entity")]
-    assert boundaries == ["extract.entity", "validate.entity"] * len(entities)
+    names = list(entities)
+    # Checked right after each entity's last page: extract.entity, check, extract.entity, check, ...
+    marks = iter(e[1] for e in events if e[0] == "check")
+    boundaries = [
+        f"check {next(marks)}" if p == "validate.checked" else p
+        for p in seen
+        if p in ("extract.entity", "validate.checked")
+    ]
+    assert boundaries == [x for name in names for x in ("extract.entity", f"check {name}")]
+    recorded = [e for e in events if e[0] == "recorded"]
+    assert [e[1] for e in recorded] == names  # each entity's verdicts once, in order
+    for name in names:  # never before its checks
+        assert events.index(("check", name)) < events.index(next(e for e in recorded if e[1] == name))
+    postgres = pipeline.engine.dialect.name == "postgresql"
+    assert {e[2].startswith("load-ahead") for e in recorded} == {postgres}
     assert all(
         item["validated"]["checked"] == item["records"] for item in entities.values() if item["records"]
     )
@@ -35,6 +78,22 @@ def test_each_entity_is_validated_before_the_next_one_is_staged(make_sandbox, cr
         reports = import_run.validate(pipeline.engine, result)
     assert "validate.entity" not in seen  # nothing validated twice
     assert reports["entities"]["contacts"] == entities["contacts"]["validated"]
+
+
+def test_a_documents_checks_wait_for_the_accounts_and_tax_rates_verdicts(make_sandbox, crm_db, monkeypatch):
+    """A document's lines are checked against the accounts and tax rates as mirrored: on PostgreSQL, where
+    verdicts commit on the load-ahead worker, the invoices' checks wait until those two have committed (an empty
+    mirror reads as "not read yet" and would let an unknown code through)."""
+    sandbox = make_sandbox(seed=3, contacts=30, tenants=1)
+    pipeline = build_pipeline(crm_db, sandbox)
+    info = pipeline.store.get(pipeline.connections["primary"])
+    events = _order_of_validation(monkeypatch, delay={"accounts": 3.0, "tax_rates": 3.0})
+    import_run.extract(pipeline.engine, pipeline.store, info, "documents-wait", full=True)
+    recorded = {e[1]: events.index(e) for e in events if e[0] == "recorded"}
+    for documents in ("invoices", "credit_notes", "purchase_orders"):
+        assert validation.mirrors_read(entity(documents)) == {"accounts", "tax_rates"}
+        checked = events.index(("check", documents))
+        assert checked > recorded["accounts"] and checked > recorded["tax_rates"], (documents, events)
 
 
 def _import(pipeline, run_id: str) -> dict:
@@ -168,3 +227,37 @@ def test_only_staged_pages_commit_without_waiting_for_the_wal_flush(make_sandbox
             assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
     else:
         assert unflushed == []  # SQLite's commits are what its own settings make them
+
+
+def test_a_crm_write_is_not_held_back_while_great_expectations_runs(make_sandbox, crm_db, monkeypatch):
+    """Validation reads and checks with no write pending, then writes its verdicts and promotion in one short
+    transaction: on SQLite, whose one write lock every writer shares, a sales user's edit (or the push) committed
+    while an entity's suite runs goes through at once instead of waiting for the whole validation."""
+    sandbox = make_sandbox(seed=3, contacts=30, tenants=1)
+    pipeline = build_pipeline(crm_db, sandbox)
+    info = pipeline.store.get(pipeline.connections["primary"])
+    written: list[str] = []
+    evaluate = validation.evaluate
+
+    def edit_then_evaluate(entity, frame):
+        if entity.name == "contacts" and not written:
+            with pipeline.engine.connect() as conn:
+                sqlite = conn.dialect.name == "sqlite"
+                if sqlite:  # a blocked edit fails within 0.2 s
+                    conn.connection.driver_connection.execute("PRAGMA busy_timeout = 200")
+                with conn.begin():
+                    conn.execute(
+                        text("UPDATE xero_connection SET tenant_name = tenant_name || '' WHERE id = :c"),
+                        {"c": info.id},
+                    )
+                if sqlite:
+                    conn.connection.driver_connection.execute("PRAGMA busy_timeout = 60000")
+            written.append(entity.name)
+        return evaluate(entity, frame)
+
+    monkeypatch.setattr(validation, "evaluate", edit_then_evaluate)
+    result = import_run.extract(pipeline.engine, pipeline.store, info, "edit-beside", full=True).as_dict()
+    assert written == ["contacts"]
+    assert (
+        result["entities"]["contacts"]["validated"]["valid"] == result["entities"]["contacts"]["records"] > 0
+    )
