@@ -16,7 +16,10 @@ watermark: a crash after one re-reads the records and the idempotent steps rewri
 the steps committed ahead (`loaded_ahead` in the extract's result) and moves the watermarks with the rest. On
 PostgreSQL the load ahead runs on a thread beside staging, also after the last entity, and the steps nothing later
 reads (the document lines) commit on a third thread and connection beside it (`Beside`), so the database works on
-both cores at the end of a first sync; extract returns once they have committed.
+both cores at the end of a first sync; extract returns once they have committed. Validating is two parts: the
+checks (`check_entity`, reads and Great Expectations, on the main thread right after the entity's last page) and
+the record (`record_entity`: verdicts, quarantine and promotion in one transaction), which on PostgreSQL runs on
+the load-ahead thread ahead of the load steps it settles, while the next entity is staged.
 """
 
 from __future__ import annotations
