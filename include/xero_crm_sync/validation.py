@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, bindparam, text
 
-from xero_crm_sync.entities import Entity
+from xero_crm_sync.entities import BY_NAME, Entity
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -437,6 +437,24 @@ def _add_document_checks(conn: Connection, documents: _Documents, frame: pd.Data
     return frame.drop(columns=["page", "position"])
 
 
+@dataclass(frozen=True)
+class LineCode:
+    """A code on a document's lines that must name something the organisation has, as mirrored."""
+
+    label: str  # as the quarantine reason says it: "account 200"
+    line_column: str  # in the staged lines
+    entity: str  # whose mirror holds the codes the organisation has
+    mirror_column: str
+
+
+# The one statement of what a document's lines are checked against: `_unknown_codes` reads these mirrors, and
+# `mirrors_read` tells the import to commit their verdicts first.
+LINE_CODES = (
+    LineCode("account", "account_code", "accounts", "code"),
+    LineCode("tax type", "tax_type", "tax_rates", "tax_type"),
+)
+
+
 def _unknown_codes(
     conn: Connection, lines_table: str, params: dict[str, Any]
 ) -> dict[tuple[Any, Any, Any], set[str]]:
@@ -449,14 +467,15 @@ def _unknown_codes(
     The run's distinct codes are compared with the mirror first; only lines carrying an unknown code are read
     (usually none), instead of every line of the run."""
     known = {
-        "account": _column_set(
-            conn, "SELECT code FROM val_accounts WHERE connection_id = :connection_id", params
-        ),
-        "tax type": _column_set(
-            conn, "SELECT tax_type FROM val_tax_rates WHERE connection_id = :connection_id", params
-        ),
+        code.label: _column_set(
+            conn,
+            f"SELECT {code.mirror_column} FROM {BY_NAME[code.entity].validated_table} "  # noqa: S608
+            "WHERE connection_id = :connection_id",
+            params,
+        )
+        for code in LINE_CODES
     }
-    columns = {"account": "account_code", "tax type": "tax_type"}
+    columns = {code.label: code.line_column for code in LINE_CODES}
     unknown_values: dict[str, list[str]] = {}
     for label, column in columns.items():
         # An empty mirror means we have not read that list yet: unknown, not wrong.
@@ -502,7 +521,7 @@ def mirrors_read(entity: Entity) -> frozenset[str]:
     """The other entities whose mirror `check_entity` reads for `entity`: a document's lines are checked against
     the organisation's accounts and tax rates as mirrored. Their verdicts must have committed first (an empty
     mirror reads as "not read yet", and its check would pass everything)."""
-    return frozenset({"accounts", "tax_rates"}) if document_lines(entity) else frozenset()
+    return frozenset(code.entity for code in LINE_CODES) if document_lines(entity) else frozenset()
 
 
 @dataclass

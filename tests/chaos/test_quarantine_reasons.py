@@ -104,22 +104,27 @@ def test_a_record_that_is_not_an_object_is_quarantined_with_its_payload(crm):
     assert "record: expected an object, got str" in str(reasons)
 
 
-def test_an_unknown_account_code_quarantines_its_invoice_but_a_deleted_items_code_does_not(crm):
+def test_an_unknown_account_code_or_tax_type_quarantines_its_invoice_but_a_deleted_items_code_does_not(crm):
     """Account codes and tax types must exist in the organisation; an item code need not: the accounts team may
     rename or delete an item that earlier invoices use, and those invoices must still load (a later void or
     payment would otherwise never reach the CRM)."""
     engine, connection_id = crm
-    accounts = wire_records("Accounts")
-    run_pages(engine, connection_id, new_run_id(), {"accounts": [Fuzzed(a) for a in accounts]})
+    lists = {"accounts": wire_records("Accounts"), "tax_rates": wire_records("TaxRates")}
+    run_pages(
+        engine, connection_id, new_run_id(), {name: [Fuzzed(r) for r in rs] for name, rs in lists.items()}
+    )
 
     template = templates()["invoices"][0]
-    wrong_account, renamed_item = copy.deepcopy(template), copy.deepcopy(template)
+    wrong_account, wrong_tax, renamed_item = (copy.deepcopy(template) for _ in range(3))
     wrong_account["InvoiceID"] = "00000000-0000-4000-8000-0000000acc01"
     wrong_account["LineItems"][0]["AccountCode"] = "NO-SUCH-ACCOUNT"
+    wrong_tax["InvoiceID"] = "00000000-0000-4000-8000-0000000acc03"
+    wrong_tax["LineItems"][0]["TaxType"] = "NO-SUCH-TAX"
     renamed_item["InvoiceID"] = "00000000-0000-4000-8000-0000000acc02"
     renamed_item["LineItems"][0]["ItemCode"] = "ITEM-RENAMED-SINCE"
     run_id = new_run_id()
-    run_pages(engine, connection_id, run_id, {"invoices": [Fuzzed(wrong_account), Fuzzed(renamed_item)]})
+    invoices = [Fuzzed(wrong_account), Fuzzed(wrong_tax), Fuzzed(renamed_item)]
+    run_pages(engine, connection_id, run_id, {"invoices": invoices})
 
     with engine.connect() as conn:
         quarantined = conn.execute(
@@ -132,7 +137,8 @@ def test_an_unknown_account_code_quarantines_its_invoice_but_a_deleted_items_cod
             ),
             {"x": renamed_item["InvoiceID"]},
         ).all()
-    assert [(x, "unknown codes on its lines: account NO-SUCH-ACCOUNT" in str(r)) for x, r in quarantined] == [
-        (wrong_account["InvoiceID"], True)
-    ]
+    reasons = {xero_id: str(r) for xero_id, r in quarantined}
+    assert sorted(reasons) == [wrong_account["InvoiceID"], wrong_tax["InvoiceID"]]
+    assert "unknown codes on its lines: account NO-SUCH-ACCOUNT" in reasons[wrong_account["InvoiceID"]]
+    assert "unknown codes on its lines: tax type NO-SUCH-TAX" in reasons[wrong_tax["InvoiceID"]]
     assert ("ITEM-RENAMED-SINCE", None) in [tuple(row) for row in loaded]
