@@ -219,8 +219,21 @@ def run_sql(
     counts: list[int] = []
     for statement in split_statements(sql):
         result = execute_statement(conn, statement, params, source=source)
-        counts.append(result.rowcount if result.rowcount is not None else -1)
+        counts.append(_rows_changed(conn, statement, result))
     return counts
+
+
+def _rows_changed(conn: Connection, statement: str, result: CursorResult[Any]) -> int:
+    """The rows a statement inserted, updated or deleted; -1 for one that changes none (a query, DDL).
+
+    Python's sqlite3 counts rows only for a statement whose first word is INSERT, UPDATE, DELETE or REPLACE, so a
+    data change that begins with `WITH` (the echo rule's adoption, sql/echo/) said -1 there; SQLite's `changes()`
+    is that statement's own count (its triggers' rows not included, as PostgreSQL's count does not)."""
+    count = result.rowcount if result.rowcount is not None else -1
+    if count < 0 and conn.dialect.name == "sqlite" and not result.returns_rows:
+        if statement.lstrip()[:4].upper() == "WITH":
+            return int(conn.exec_driver_sql("SELECT changes()").scalar_one())
+    return count
 
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")

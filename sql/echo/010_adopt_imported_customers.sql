@@ -5,19 +5,24 @@
 -- The hashes: sql/views/010_push_customer_fields.sql. Run by echo.py for the import (after its load, :run_id =
 -- the run: the records it read) and for the push (before its diff, :run_id NULL: every record).
 -- Params: :operating_company_id, :connection_id, :run_id.
-UPDATE sales_ledger
-SET last_export_hash = (SELECT f.fields_hash FROM push_customer_fields f WHERE f.id = sales_ledger.id)
-WHERE sales_ledger.operating_company_id = :operating_company_id
-  AND sales_ledger.accounting_code IS NOT NULL
-  AND (CAST(:run_id AS TEXT) IS NULL
-       OR sales_ledger.accounting_code IN (SELECT r.xero_id FROM val_contacts r
-                                      WHERE r.connection_id = :connection_id AND r.last_run_id = :run_id))
-  AND EXISTS (
-    SELECT 1
+-- Each candidate's two hashes (an md5 over every pushed field, each) are computed once, in `read_back`: inlined,
+-- the view's hash was computed again for every place that names it, four md5s per record (issue 13).
+WITH read_back AS MATERIALIZED (
+    SELECT m.id, m.fields_hash, m.mirror_hash, m.last_export_hash, m.last_extracted_at,
+           t.last_accounting_export_date
     FROM push_customer_mirror m
-    WHERE m.id = sales_ledger.id AND m.connection_id = :connection_id
-      AND m.last_export_hash IS DISTINCT FROM m.fields_hash
-      AND (sales_ledger.last_accounting_export_date IS NULL
-           OR m.last_extracted_at > sales_ledger.last_accounting_export_date)
-      AND m.fields_hash = m.mirror_hash
-  );
+    JOIN sales_ledger t ON t.id = m.id
+    WHERE m.connection_id = :connection_id
+      AND t.operating_company_id = :operating_company_id
+      AND t.accounting_code IS NOT NULL
+      AND (CAST(:run_id AS TEXT) IS NULL
+           OR t.accounting_code IN (SELECT r.xero_id FROM val_contacts r
+                                    WHERE r.connection_id = :connection_id AND r.last_run_id = :run_id))
+)
+UPDATE sales_ledger
+SET last_export_hash = b.fields_hash
+FROM read_back b
+WHERE b.id = sales_ledger.id
+  AND b.last_export_hash IS DISTINCT FROM b.fields_hash
+  AND (b.last_accounting_export_date IS NULL OR b.last_extracted_at > b.last_accounting_export_date)
+  AND b.fields_hash = b.mirror_hash;

@@ -140,6 +140,9 @@ def test_the_load_steps_of_entities_already_read_commit_while_the_payments_are_r
     assert seen.count("load.step") == len(transform.PRIMARY_STEPS) - len(ahead)
     assert list(loaded["counts"]) == [s.name for s in transform.PRIMARY_STEPS]
     assert pipeline.scalar("SELECT COUNT(*) FROM payment") == loaded["counts"]["payments"] > 0
+    # The echo rule's adoption counted as it changed (its statement begins with WITH: tests/pipeline/test_sql_row_counts.py).
+    adopted = "SELECT COUNT(*) FROM sales_ledger WHERE last_export_hash IS NOT NULL"
+    assert pipeline.scalar(adopted) == loaded["counts"]["adopt_imported_customers"] > 0
     assert pipeline.scalar("SELECT COUNT(*) FROM sync_watermark WHERE connection_id = :c", c=info.id) > 0
     history = _history(pipeline, "ahead")
     assert sum(history.values()) == loaded["counts"]["history"]

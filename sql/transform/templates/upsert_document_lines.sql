@@ -17,6 +17,21 @@
 --   .venv/bin/python -m xero_crm_sync sql --lines invoice_lines --param run_id=R --param connection_id=1 \
 --       --param operating_company_id=1
 -- Params: :run_id, :connection_id, :operating_company_id.
+-- First the lines Xero no longer has, then the upsert: deleted after it, every line just inserted was looked up in
+-- the mirror again (a first sync's 800,000 invoice lines: ~2 s on SQLite); before it, only the lines the CRM
+-- already held for these documents are (issue 13).
+DELETE FROM {{line_table}}
+WHERE {{document_id}} IN (
+        SELECT d.id FROM {{document_table}} d
+        JOIN {{validated_documents}} v ON v.connection_id = :connection_id AND v.xero_id = d.accounting_code
+        WHERE d.operating_company_id = :operating_company_id AND d.do_not_import = FALSE
+          AND v.last_run_id = :run_id)
+  AND NOT EXISTS (
+        SELECT 1 FROM {{validated_lines}} l
+        JOIN {{document_table}} d ON d.accounting_code = l.parent_id
+        WHERE l.connection_id = :connection_id AND d.id = {{line_table}}.{{document_id}}
+          AND l.line_no = {{line_table}}.line_no);
+
 INSERT INTO {{line_table}} (
     {{document_id}}, line_no, line_item_id, product_id, item_code, description, quantity, unit_price,
     discount_rate, account_code, tax_type, tax_amount, line_amount, tracking)
@@ -52,15 +67,3 @@ WHERE ({{line_table}}.line_item_id, {{line_table}}.product_id, {{line_table}}.it
        excluded.description, excluded.quantity, excluded.unit_price,
        excluded.discount_rate, excluded.account_code, excluded.tax_type,
        excluded.tax_amount, excluded.line_amount, excluded.tracking);
-
-DELETE FROM {{line_table}}
-WHERE {{document_id}} IN (
-        SELECT d.id FROM {{document_table}} d
-        JOIN {{validated_documents}} v ON v.connection_id = :connection_id AND v.xero_id = d.accounting_code
-        WHERE d.operating_company_id = :operating_company_id AND d.do_not_import = FALSE
-          AND v.last_run_id = :run_id)
-  AND NOT EXISTS (
-        SELECT 1 FROM {{validated_lines}} l
-        JOIN {{document_table}} d ON d.accounting_code = l.parent_id
-        WHERE l.connection_id = :connection_id AND d.id = {{line_table}}.{{document_id}}
-          AND l.line_no = {{line_table}}.line_no);
