@@ -8,8 +8,7 @@
 -- Each candidate's two hashes (an md5 over every pushed field, each) are computed once, in `read_back`: inlined,
 -- the view's hash was computed again for every place that names it, four md5s per record (issue 13).
 WITH read_back AS MATERIALIZED (
-    SELECT m.id, m.fields_hash, m.mirror_hash, m.last_export_hash, m.last_extracted_at,
-           t.last_accounting_export_date
+    SELECT m.id, m.fields_hash, m.mirror_hash, m.last_extracted_at
     FROM push_customer_mirror m
     JOIN sales_ledger t ON t.id = m.id
     WHERE m.connection_id = :connection_id
@@ -23,6 +22,9 @@ UPDATE sales_ledger
 SET last_export_hash = b.fields_hash
 FROM read_back b
 WHERE b.id = sales_ledger.id
-  AND b.last_export_hash IS DISTINCT FROM b.fields_hash
-  AND (b.last_accounting_export_date IS NULL OR b.last_extracted_at > b.last_accounting_export_date)
-  AND b.fields_hash = b.mirror_hash;
+  AND b.fields_hash = b.mirror_hash
+  -- The record's own columns, not a copy: PostgreSQL reads them again when a push updated the row meanwhile, so
+  -- a push since the mirror was read wins (its export date is then after the mirror's read).
+  AND sales_ledger.last_export_hash IS DISTINCT FROM b.fields_hash
+  AND (sales_ledger.last_accounting_export_date IS NULL
+       OR b.last_extracted_at > sales_ledger.last_accounting_export_date);

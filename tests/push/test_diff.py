@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
@@ -199,3 +201,64 @@ def test_the_import_placeholder_person_is_not_a_contact_name(crm):
             text("SELECT first_name, last_name FROM push_customer_fields WHERE id = :id"), {"id": omega}
         )
         assert tuple(row.one()) == (None, None)
+
+
+@pytest.mark.parametrize("crm_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
+def test_a_push_that_commits_while_the_adoption_waits_for_the_record_wins(crm):
+    """PostgreSQL, two workers at once: an import's adoption reads the mirror and the customer, then waits for the
+    row a push is updating (the push has sent other values and records their hash). When the push commits, the
+    adoption must not record the values the mirror showed as what Xero holds: the push has just replaced them
+    there, and the CRM's own values would never be sent (a lost update). The adoption reads the record's export
+    date and hash again after the wait (sql/echo/). SQLite has one writer: the two cannot interleave there."""
+    engine, oc, connection_id = crm
+    delta = add_customer(engine, "Delta Ltd", email="d@delta.co.nz", accounting_code=XERO_ID)
+    imported = utcnow()
+    mirror_contact(engine, connection_id, imported, name="Delta Ltd", email_address="d@delta.co.nz")
+    update(engine, "sales_ledger", delta, email="new@delta.co.nz")  # a sales user's edit, to push
+    new_hash = diff(engine, oc, connection_id)[
+        delta
+    ]  # (the diff adopts nothing: the mirror shows the old email)
+    update(engine, "sales_ledger", delta, email="d@delta.co.nz")  # and back: the mirror's values again
+
+    adopted: list[int] = []
+    with engine.connect() as push:
+        push.begin()
+        push.execute(text("SELECT 1"))  # the push's transaction holds the row from its update on
+        ledger.record_success(
+            push, connection_id=connection_id, record_type="sales_ledger", record_id=delta, xero_id=XERO_ID,
+            fields_hash=new_hash, operation="update", run_id="push", now=imported + timedelta(seconds=5),
+        )  # fmt: skip
+
+        def adopt() -> None:
+            with engine.begin() as conn:
+                adopted.append(
+                    echo.adopt_imported(
+                        conn,
+                        "sales_ledger",
+                        operating_company_id=oc,
+                        connection_id=connection_id,
+                        run_id=None,
+                    )
+                )
+
+        worker = threading.Thread(target=adopt)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # the adoption has read, and waits for the push's row lock
+            with engine.connect() as watcher:
+                waiting = watcher.execute(
+                    text(
+                        "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                        "AND query LIKE '%UPDATE sales_ledger%' AND datname = current_database()"
+                    )
+                ).scalar_one()
+            if waiting:
+                break
+            time.sleep(0.05)
+        assert waiting, "the adoption never waited for the push's row"
+        push.commit()
+        worker.join(30)
+    assert adopted == [0]
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT last_export_hash FROM sales_ledger WHERE id = :id"), {"id": delta})
+        assert stored.scalar_one() == new_hash
