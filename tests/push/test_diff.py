@@ -222,8 +222,7 @@ def test_a_push_that_commits_while_the_adoption_waits_for_the_record_wins(crm):
 
     adopted: list[int] = []
     with engine.connect() as push:
-        push.begin()
-        push.execute(text("SELECT 1"))  # the push's transaction holds the row from its update on
+        push.begin()  # the push's transaction: it holds the customer's row from its update until it commits
         ledger.record_success(
             push, connection_id=connection_id, record_type="sales_ledger", record_id=delta, xero_id=XERO_ID,
             fields_hash=new_hash, operation="update", run_id="push", now=imported + timedelta(seconds=5),
